@@ -1,0 +1,52 @@
+"""Every size, count and time bound of the runtime model, in one place.
+
+Shared by the guest PDK (which enforces output bounds before anything leaves the
+component) and the reference host (which enforces them again, before anything
+crosses the boundary). Standard library only: this module is bundled into every
+component.
+"""
+
+from __future__ import annotations
+
+KIB = 1024
+MIB = 1024 * KIB
+
+# Tool results (the v1 ToolOutput shape).
+TOOL_SUMMARY_MAX_BYTES = 1 * KIB
+TOOL_CONTENT_MAX_BYTES = 64 * KIB
+ERROR_MESSAGE_MAX_BYTES = 4 * KIB
+ERROR_DETAILS_MAX_BYTES = 16 * KIB
+TRACEBACK_MAX_FRAMES = 8
+
+# Inputs checked by the host before a call crosses the boundary.
+TOOL_INPUT_MAX_BYTES = 64 * KIB
+CONFIG_MAX_BYTES = 64 * KIB
+EVENT_PAYLOAD_MAX_BYTES = 256 * KIB
+
+# Output commands.
+COMMANDS_PER_OUTPUT_MAX = 16
+COMMAND_PAYLOAD_MAX_BYTES = 64 * KIB
+COMMAND_DETAIL_MAX_BYTES = 1 * KIB
+SERVICE_OUTPUT_MAX_BYTES = 1 * MIB
+
+# Logging.
+LOG_MESSAGE_MAX_BYTES = 4 * KIB
+LOG_RING_MAX_RECORDS = 256
+GUEST_STDIO_MAX_BYTES = 64 * KIB
+
+# Instance limits (host defaults; all configurable).
+MEMORY_DEFAULT_BYTES = 64 * MIB
+MEMORY_MIN_BYTES = 20 * MIB  # a Python guest needs ~18 MiB to start
+CALL_DEADLINE_DEFAULT_S = 2.0
+EPOCH_TICK_S = 0.01
+
+# Manifest.
+PLUGIN_ID_MAX_LEN = 128
+NAME_MAX_LEN = 64
+DESCRIPTION_MAX_BYTES = 4 * KIB
+
+# Packages (.yoi-plugin archives).
+PACKAGE_MAX_ENTRIES = 512
+PACKAGE_MAX_FILE_BYTES = 64 * MIB  # a Python component is ~18 MiB
+PACKAGE_MAX_TOTAL_BYTES = 128 * MIB
+PACKAGE_MAX_PATH_LEN = 255
