@@ -1,0 +1,117 @@
+"""Python values → JSON values, for what handlers return.
+
+Standard library only: bundled into every component. Everything used is
+imported at module level, because a module not imported at build time does not
+exist inside the component.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import re
+
+from .errors import ErrorCode
+
+__all__ = ["EncodeError", "to_json_value", "json_path"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def json_path(parent: str, key: str | int) -> str:
+    """The path of `key` below `parent`: `$.name`, `$.items[2]`, `$["a b"]`.
+
+    Shared with the decoder so that input and output errors read the same."""
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    if _IDENTIFIER.match(key):
+        return f"{parent}.{key}"
+    # Keys that are not identifiers are quoted so that the path stays unambiguous.
+    return f"{parent}[{_quote(key)}]"
+
+
+def _quote(text: str, limit: int = 64) -> str:
+    """A JSON string literal, cut so that error messages stay bounded."""
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return json.dumps(text, ensure_ascii=False)
+
+
+class EncodeError(TypeError):
+    """A returned value cannot be represented as JSON.
+
+    `path` locates the offending value (`$.when`), `message` says why."""
+
+    code = ErrorCode.INVALID_OUTPUT
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+def to_json_value(value: object, path: str = "$") -> object:
+    """Convert `value` into plain JSON data (dict, list, str, int, float, bool, None).
+
+    Dataclasses become objects (all fields, recursively), Enum members their
+    `.value`, tuples and lists arrays. Sets are refused: their order is not
+    deterministic, so the same result would not always encode the same way.
+    Non-finite floats are refused: they are not valid JSON."""
+    return _encode(value, path, set())
+
+
+def _encode(value: object, path: str, active: set[int]) -> object:
+    # `bool` before `int`, and Enum before everything: `IntEnum`/`StrEnum` members
+    # are also ints/strs but must encode as their value's plain type.
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, enum.Enum):
+        return _encode(value.value, path, active)
+    if isinstance(value, str):
+        return str(value) if type(value) is not str else value
+    if isinstance(value, int):
+        return int(value) if type(value) is not int else value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise EncodeError(path, f"cannot encode non-finite number {value!r}")
+        return float(value) if type(value) is not float else value
+    if isinstance(value, (list, tuple, dict)) or _is_dataclass_instance(value):
+        # Containers are tracked while they are being encoded: a cycle would
+        # otherwise end in RecursionError with no useful path.
+        if id(value) in active:
+            raise EncodeError(path, "cannot encode a circular reference")
+        active.add(id(value))
+        try:
+            return _encode_container(value, path, active)
+        finally:
+            active.discard(id(value))
+    raise EncodeError(path, f"cannot encode {type(value).__name__}")
+
+
+def _encode_container(value: object, path: str, active: set[int]) -> object:
+    if isinstance(value, (list, tuple)):
+        return [_encode(item, json_path(path, i), active) for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for key, item in value.items():
+            name = _key(key, path)
+            out[name] = _encode(item, json_path(path, name), active)
+        return out
+    return {
+        f.name: _encode(getattr(value, f.name), json_path(path, f.name), active)
+        for f in dataclasses.fields(value)  # type: ignore[arg-type]
+    }
+
+
+def _key(key: object, path: str) -> str:
+    if isinstance(key, enum.Enum) and isinstance(key.value, str):
+        return key.value
+    if isinstance(key, str):
+        return str(key)
+    raise EncodeError(path, f"object keys must be strings, got {type(key).__name__} key {key!r:.40}")
+
+
+def _is_dataclass_instance(value: object) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
