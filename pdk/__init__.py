@@ -1,0 +1,42 @@
+"""yoi-pdk: write Yoi plugins in plain, type-hinted Python.
+
+This top-level package is the **guest authoring API**. It uses only the standard
+library and is bundled into every component.
+
+    from pdk import Plugin, ToolError
+
+    plugin = Plugin()
+
+    @plugin.tool
+    def word_count(text: str, unique: bool = False) -> dict:
+        \"\"\"Count the words in a text.\"\"\"
+        words = text.split()
+        return {"count": len(set(words) if unique else words)}
+"""
+
+from ._api import Files, Http, Logger, fs, http, log
+from ._host import DirEntry, HostApiError, HttpResponse
+from ._plugin import Plugin, ToolOutput, ToolSpec
+from .errors import ErrorCode, PluginError, RetryableError, ToolError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DirEntry",
+    "ErrorCode",
+    "Files",
+    "Http",
+    "HostApiError",
+    "HttpResponse",
+    "Logger",
+    "Plugin",
+    "PluginError",
+    "RetryableError",
+    "ToolError",
+    "ToolOutput",
+    "ToolSpec",
+    "__version__",
+    "fs",
+    "http",
+    "log",
+]

@@ -1,0 +1,35 @@
+"""The reference host: runs Yoi plugins in sandboxed, limited wasmtime instances.
+
+Public API::
+
+    from pdk.host import Host, InstanceLimits
+
+    with Host(limits=InstanceLimits(deadline_s=1.0)) as host:
+        plugin = host.load("my-plugin", grants="grants.toml")   # or dev_grants=True
+        result = plugin.call_tool("word_count", {"text": "a b"})
+        result.ok, result.summary, result.content, result.error
+"""
+
+from .compile_cache import CompiledComponentCache, default_cache_dir
+from .grants import GrantsError, GrantsFile, GrantSet
+from .host import Host, LoadedPlugin, PluginRefused
+from .instance import GuestFault, InstanceLimits
+from .loader import PluginPackage, open_package
+from .tools import ToolError, ToolResult
+
+__all__ = [
+    "CompiledComponentCache",
+    "GrantSet",
+    "GrantsError",
+    "GrantsFile",
+    "GuestFault",
+    "Host",
+    "InstanceLimits",
+    "LoadedPlugin",
+    "PluginPackage",
+    "PluginRefused",
+    "ToolError",
+    "ToolResult",
+    "default_cache_dir",
+    "open_package",
+]

@@ -1,0 +1,118 @@
+"""Turn known build failures into one actionable paragraph each.
+
+Static checks run before componentize-py (they are cheap and precise); the rest
+translate componentize-py's output after a failed run."""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# Module names componentize-py generates for the bindings; an app module with one of
+# these names shadows (or is shadowed by) the generated code.
+RESERVED_MODULES = frozenset(
+    {"wit_world", "componentize_py_types", "componentize_py_async_support", "poll_loop", "yoi_component_entry"}
+)
+WORLD_NAMES = frozenset({"tool", "service", "ingress", "plugin"})
+
+
+@dataclass
+class BuildError(Exception):
+    """An error the plugin author can fix. `kind` is a stable snake_case code."""
+
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def check_module_name(module: str) -> None:
+    top = module.split(".")[0]
+    if top in RESERVED_MODULES or top in WORLD_NAMES:
+        raise BuildError(
+            "module_name_clash",
+            f"The app module is named {top!r}, like a module componentize-py generates for the "
+            f"bindings or like a world. Python cannot load two top-level modules with one name, so "
+            f"the component would not build or would trap at run time. Rename {top}.py (for example "
+            f"to app.py) and set [build] module in plugin.toml to the new name.",
+        )
+
+
+def check_syntax(path: Path, display: str) -> None:
+    try:
+        compile(path.read_bytes(), display, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise BuildError(
+            "syntax_error",
+            f"{display}:{exc.lineno}: syntax error: {exc.msg}. Fix the line and build again.",
+        ) from None
+
+
+def _top_level_imports(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def check_function_imports(path: Path, display: str) -> None:
+    """Flag `import x` inside a function when `x` is not imported at module level.
+
+    componentize-py snapshots the interpreter after importing the app; a module first
+    imported inside a function at run time does not exist in the component."""
+    tree = ast.parse(path.read_bytes(), display)
+    top = _top_level_imports(tree)
+    for func in ast.walk(tree):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(func):
+            if isinstance(node, ast.Import):
+                missing = [a.name for a in node.names if a.name not in top]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                missing = [node.module] if node.module not in top else []
+            else:
+                continue
+            if missing:
+                raise BuildError(
+                    "import_in_function",
+                    f"{display}:{node.lineno}: `{ast.unparse(node)}` runs inside function "
+                    f"{func.name}(). Only modules imported while the component is built exist at run "
+                    f"time, so this import would fail with ModuleNotFoundError inside the component. "
+                    f"Move the import to the top of {Path(display).name}.",
+                )
+
+
+_C_EXT = re.compile(r"(ImportError|ModuleNotFoundError)[^\n]*?(?:No module named '([\w.]+)'|cannot import name[^\n]*|\(unknown location\))")
+
+
+def translate_componentize_failure(output: str) -> BuildError:
+    """Map componentize-py's failure output to an actionable message."""
+    tail = "\n".join(output.strip().splitlines()[-12:])
+    if "unknown location" in output or re.search(r"\.so\b|\.pyd\b|cpython-3\d+-x86_64", output):
+        name = re.search(r"No module named '([\w.]+)'|from '([\w.]+)'", output)
+        which = f" ({next(g for g in name.groups() if g)})" if name else ""
+        return BuildError(
+            "c_extension",
+            f"A dependency{which} is a C extension built for this machine's CPython. Components "
+            f"run CPython on wasm32-wasi, so only pure-Python packages (or wasm32-wasi wheels) can be "
+            f"bundled. Replace the dependency with a pure-Python one or drop it.\n{tail}",
+        )
+    missing = re.search(r"No module named '([\w.]+)'", output)
+    if missing:
+        return BuildError(
+            "missing_module",
+            f"componentize-py could not import {missing.group(1)!r}. Add the file or package to "
+            f"[build] sources in plugin.toml (or install it as a pure-Python package in the "
+            f"active virtual environment).\n{tail}",
+        )
+    syntax = re.search(r'File "([^"]+)", line (\d+)[\s\S]*?SyntaxError: ([^\n]+)', output)
+    if syntax:
+        return BuildError("syntax_error", f"{syntax.group(1)}:{syntax.group(2)}: syntax error: {syntax.group(3)}")
+    return BuildError("componentize_failed", f"componentize-py failed:\n{tail}")

@@ -1,0 +1,99 @@
+"""Export glue between componentize-py bindings and a `Plugin`.
+
+`pdk build` generates a tiny entry module that imports the bindings (which exist
+only inside a component) and hands them to `Bridge`; this module itself imports no
+bindings, so it stays importable in plain CPython. Every export catches every
+exception: an exception escaping an export traps and poisons the instance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _host
+from ._host import DirEntry, HostApiError, HttpResponse
+from ._plugin import Plugin
+from ._wire import WireError, error_from_exception
+
+
+def _snake(enum_member: Any) -> str:
+    return str(enum_member.name).lower()
+
+
+class ComponentHost:
+    """The `_host` backend inside a component: calls the real `yoi:host` imports.
+
+    Host imports return errors as `result` values, which componentize-py raises as
+    `Err`; they become `HostApiError` here so plugin code sees one exception type."""
+
+    def __init__(self, err_type: type, log: Any, request: Any, fs: Any) -> None:
+        self._err = err_type
+        self._log_mod = log
+        self._request = request
+        self._fs = fs
+
+    def log(self, level: str, message: str) -> None:
+        self._log_mod.write(self._log_mod.Level[level.upper()], message)
+
+    def _host_error(self, api: str, exc: Any) -> HostApiError:
+        value = getattr(exc, "value", None)
+        code = _snake(value.code) if value is not None and hasattr(value, "code") else "failed"
+        message = str(getattr(value, "message", exc))
+        return HostApiError(api, code, message)
+
+    def http_send(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        timeout_ms: int | None,
+    ) -> HttpResponse:
+        req = self._request.HttpRequest(method, url, headers, body, timeout_ms)
+        try:
+            resp = self._request.send(req)
+        except self._err as exc:
+            raise self._host_error("request", exc) from None
+        return HttpResponse(resp.status, list(resp.headers), bytes(resp.body), resp.truncated)
+
+    def fs_read(self, root: str, path: str) -> bytes:
+        try:
+            return bytes(self._fs.read_file(root, path))
+        except self._err as exc:
+            raise self._host_error("fs", exc) from None
+
+    def fs_write(self, root: str, path: str, data: bytes) -> None:
+        try:
+            self._fs.write_file(root, path, data)
+        except self._err as exc:
+            raise self._host_error("fs", exc) from None
+
+    def fs_list(self, root: str, path: str) -> list[DirEntry]:
+        try:
+            entries = self._fs.list_dir(root, path)
+        except self._err as exc:
+            raise self._host_error("fs", exc) from None
+        return [DirEntry(e.name, _snake(e.kind), e.size) for e in entries]
+
+
+class Bridge:
+    """Implements the exported interfaces for one `Plugin` using binding types."""
+
+    def __init__(self, plugin: Plugin, *, types: Any, err: type, log: Any, request: Any, fs: Any) -> None:
+        self.plugin = plugin
+        self.types = types
+        self.err = err
+        _host.install(ComponentHost(err, log, request, fs))
+
+    def _error(self, wire: WireError) -> BaseException:
+        t = self.types
+        return self.err(  # type: ignore[no-any-return]
+            t.PluginError(t.ErrorCode[wire.code.name], wire.message, wire.details_json, wire.retryable)
+        )
+
+    def tools_call(self, call: Any) -> Any:
+        try:
+            out = self.plugin.run_tool(call.tool, call.input_json)
+        except BaseException as exc:  # noqa: BLE001 - nothing may escape an export
+            raise self._error(error_from_exception(exc)) from None
+        return self.types.ToolOutput(out.summary, out.content_json)

@@ -1,0 +1,138 @@
+"""`CompiledComponentCache`: compiled components on disk, loaded in ~1 ms.
+
+Compiling a Python component takes seconds; `Component.deserialize_file` of a
+serialized artifact takes about a millisecond (it mmaps the file). Entries are keyed
+on (component sha256, engine fingerprint) - an artifact from another wasmtime
+version or engine config fails to load or, worse, misbehaves.
+
+Integrity without hashing 30 MiB on every load: each artifact has a sidecar that
+records its sha256 and its size, inode and mtime as written. A load whose stat
+matches the sidecar is trusted; any mismatch (truncation, rewrite, copy) triggers a
+full hash check, and a bad entry is deleted and rebuilt - never loaded. Writers
+write to unique temporary files and rename, so concurrent writers cannot interleave.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import wasmtime
+from wasmtime.component import Component
+
+ENV_DIR = "YOI_PDK_CACHE_DIR"
+ENV_DISABLE = "YOI_PDK_NO_CACHE"
+
+
+def default_cache_dir() -> Path | None:
+    """`$YOI_PDK_CACHE_DIR`, else `$XDG_CACHE_HOME/yoi-pdk/compiled`, else
+    `~/.cache/yoi-pdk/compiled`; None when `$YOI_PDK_NO_CACHE` is set."""
+    if os.environ.get(ENV_DISABLE):
+        return None
+    if os.environ.get(ENV_DIR):
+        return Path(os.environ[ENV_DIR])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "yoi-pdk" / "compiled"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    discarded: int = 0
+
+
+class CompiledComponentCache:
+    def __init__(self, directory: Path | None, fingerprint: str) -> None:
+        self.directory = directory
+        self.fingerprint = fingerprint
+        self.stats = CacheStats()
+
+    def _paths(self, component_sha256: str) -> tuple[Path, Path]:
+        assert self.directory is not None
+        key = hashlib.sha256(f"{component_sha256}|{self.fingerprint}".encode()).hexdigest()[:40]
+        return self.directory / f"{key}.cwasm", self.directory / f"{key}.json"
+
+    def load(self, engine: wasmtime.Engine, component_bytes_or_path: bytes | Path, component_sha256: str) -> Component:
+        """The compiled component, from the cache when a good entry exists."""
+        if self.directory is None:
+            self.stats.misses += 1
+            return self._compile(engine, component_bytes_or_path)
+        artifact, sidecar = self._paths(component_sha256)
+        if self._entry_is_good(artifact, sidecar):
+            try:
+                component = Component.deserialize_file(engine, str(artifact))
+                self.stats.hits += 1
+                return component
+            except wasmtime.WasmtimeError:
+                self._discard(artifact, sidecar)
+        self.stats.misses += 1
+        component = self._compile(engine, component_bytes_or_path)
+        self._store(component, artifact, sidecar)
+        return component
+
+    @staticmethod
+    def _compile(engine: wasmtime.Engine, source: bytes | Path) -> Component:
+        data = source.read_bytes() if isinstance(source, Path) else source
+        return Component(engine, data)
+
+    def _entry_is_good(self, artifact: Path, sidecar: Path) -> bool:
+        try:
+            meta = json.loads(sidecar.read_text())
+            st = artifact.stat()
+        except (OSError, ValueError):
+            if artifact.exists() or sidecar.exists():
+                self._discard(artifact, sidecar)
+            return False
+        if not isinstance(meta, dict) or meta.get("fingerprint") != self.fingerprint:
+            self._discard(artifact, sidecar)
+            return False
+        if meta.get("size") == st.st_size and meta.get("mtime_ns") == st.st_mtime_ns and meta.get("ino") == st.st_ino:
+            return True
+        # Changed since it was written (or copied here): only a full hash can vouch for it.
+        if st.st_size == meta.get("size") and sha256_file(artifact) == meta.get("sha256"):
+            self._write_sidecar(artifact, sidecar, meta["sha256"])
+            return True
+        self._discard(artifact, sidecar)
+        return False
+
+    def _discard(self, artifact: Path, sidecar: Path) -> None:
+        self.stats.discarded += 1
+        for p in (artifact, sidecar):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+    def _store(self, component: Component, artifact: Path, sidecar: Path) -> None:
+        try:
+            artifact.parent.mkdir(parents=True, exist_ok=True)
+            data = bytes(component.serialize())
+            fd, tmp = tempfile.mkstemp(dir=artifact.parent, prefix=".tmp-", suffix=".cwasm")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, artifact)
+            self._write_sidecar(artifact, sidecar, hashlib.sha256(data).hexdigest())
+        except OSError:
+            # A read-only or full cache directory only costs speed, never correctness.
+            pass
+
+    def _write_sidecar(self, artifact: Path, sidecar: Path, digest: str) -> None:
+        st = artifact.stat()
+        meta = {"fingerprint": self.fingerprint, "sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+        fd, tmp = tempfile.mkstemp(dir=sidecar.parent, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(meta, f)
+        os.replace(tmp, sidecar)

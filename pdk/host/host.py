@@ -1,0 +1,246 @@
+"""`Host`: the reference host's public API.
+
+    from pdk.host import Host
+
+    with Host() as host:
+        plugin = host.load("examples/text-tools", dev_grants=True)
+        result = plugin.call_tool("text_stats", {"text": "a b a"})
+        print(result.summary, result.content)
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import sys
+import threading
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import wasmtime
+
+from pdk.errors import ErrorCode
+from pdk.package.manifest import Problem
+
+from .codec import CodecError
+from .compile_cache import CompiledComponentCache, default_cache_dir
+from .diagnostics import DiagnosticLog
+from .engine import EngineSettings, EpochTicker, make_engine
+from .grants import GrantsFile, GrantSet
+from .imports import HostContext, build_linker
+from .instance import GuestFault, InstanceLimits, PluginInstance
+from .loader import PluginPackage, open_package
+from .tools import TOOLS_IFACE, ToolResult, codec_result, error_result, fault_result, new_call_id, result_from_guest, validate_input
+from .world import ComponentShape, check_world, component_shape
+
+
+class PluginRefused(Exception):
+    """A package the host will not run: world mismatch, bad imports, no grant.
+
+    `problems` lists every finding; `code` is a stable snake_case reason."""
+
+    def __init__(self, code: str, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.problems = problems or []
+
+
+@dataclass
+class LoadedPlugin:
+    """One loaded plugin: its package, authority, and sandboxed instance."""
+
+    package: PluginPackage
+    grants: GrantSet
+    shape: ComponentShape
+    instance: PluginInstance
+    diagnostics: DiagnosticLog
+    load_seconds: float = 0.0
+    tool_calls: int = 0
+    tool_errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.package.manifest.id
+
+    @property
+    def digest(self) -> str:
+        return self.package.digest
+
+    def call_tool(self, tool: str, input: Any = None, *, call_id: str | None = None) -> ToolResult:
+        """Call a tool. `input` is a JSON string or a JSON-able value (default `{}`).
+
+        Never raises for plugin or input problems: every failure is a typed result."""
+        call_id = call_id or new_call_id()
+        result = self._call_tool(tool, input, call_id)
+        self.tool_calls += 1
+        if result.error is not None:
+            self.tool_errors[result.error.code.value] = self.tool_errors.get(result.error.code.value, 0) + 1
+        return result
+
+    def _call_tool(self, tool: str, input: Any, call_id: str) -> ToolResult:
+        manifest = self.package.manifest
+        decl = manifest.tool(tool)
+        if decl is None:
+            known = ", ".join(t.name for t in manifest.tools) or "none"
+            return error_result(tool, call_id, ErrorCode.UNSUPPORTED, f"unknown tool {tool!r} (this plugin has: {known})")
+        # Authorization is re-checked on every call: grants are data that may change.
+        if not self.grants.allows_surface("tools"):
+            return error_result(tool, call_id, ErrorCode.DENIED, f"the tools surface is not granted to {self.id} ({self.grants.reason})")
+        if not self.grants.allows_tool(tool):
+            return error_result(tool, call_id, ErrorCode.DENIED, f"tool {tool!r} is not granted to {self.id}")
+        if input is None:
+            raw = "{}"
+        elif isinstance(input, (str, bytes)):
+            raw = input.decode("utf-8", "replace") if isinstance(input, bytes) else input
+        else:
+            try:
+                raw = json.dumps(input, separators=(",", ":"), allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                return error_result(tool, call_id, ErrorCode.INVALID_INPUT, f"input is not JSON-serializable: {exc}")
+        _, refused = validate_input(tool, call_id, decl.input_schema, raw)
+        if refused is not None:
+            return refused
+        try:
+            value = self.instance.call(TOOLS_IFACE, "call", {"tool": tool, "input_json": raw, "call_id": call_id})
+        except GuestFault as fault:
+            self.diagnostics.add("host", "error", f"tool {tool}: {fault.kind}: {fault.message}")
+            return fault_result(tool, call_id, fault)
+        except CodecError as exc:
+            return codec_result(tool, call_id, exc)
+        return result_from_guest(tool, call_id, value)
+
+    def status(self) -> dict[str, Any]:
+        """A snake_case status document; no plugin code runs."""
+        m = self.package.manifest
+        return {
+            "id": m.id,
+            "version": m.version,
+            "digest": self.digest,
+            "world": m.runtime.world,
+            "source": str(self.package.source),
+            "grants": {"matched": self.grants.matched, "dev": self.grants.dev, "reason": self.grants.reason},
+            "instance": {
+                "instantiations": self.instance.instantiations,
+                "recycles": self.instance.recycles,
+                "calls": self.instance.calls,
+            },
+            "tools": {"calls": self.tool_calls, "errors": dict(self.tool_errors)},
+            "diagnostics": [r.to_json() for r in self.diagnostics.records()[-20:]],
+        }
+
+    def close(self) -> None:
+        self.instance.close()
+
+
+_open_hosts: "weakref.WeakSet[Host]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_hosts() -> None:
+    # Stores with custom stdio must be freed before the interpreter exits, or
+    # wasmtime prints a panic message on the way out.
+    for host in list(_open_hosts):
+        host.close()
+
+
+class Host:
+    """Loads plugins and runs them in sandboxed, limited wasmtime instances."""
+
+    def __init__(
+        self,
+        *,
+        cache_dir: str | Path | None | bool = True,
+        limits: InstanceLimits | None = None,
+        fuel: bool = False,
+        stderr: TextIO | None = None,
+    ) -> None:
+        """`cache_dir=True` uses the default compile cache (env `YOI_PDK_CACHE_DIR`
+        moves it, `YOI_PDK_NO_CACHE=1` disables it); a path moves it; `None`/`False`
+        disables it. `fuel=True` turns on fuel metering (then set `limits.fuel`)."""
+        self.settings = EngineSettings(consume_fuel=fuel)
+        self.engine = make_engine(self.settings)
+        self.ticker = EpochTicker(self.engine)
+        directory = default_cache_dir() if cache_dir is True else (Path(cache_dir) if cache_dir else None)
+        self.cache = CompiledComponentCache(directory, self.settings.fingerprint)
+        self.limits = limits or InstanceLimits()
+        self.stderr = stderr if stderr is not None else sys.stderr
+        self.plugins: dict[str, LoadedPlugin] = {}
+        self._lock = threading.Lock()
+        _open_hosts.add(self)
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for plugin in list(self.plugins.values()):
+            plugin.close()
+        self.plugins.clear()
+        self.ticker.close()
+
+    def inspect(self, package: PluginPackage) -> ComponentShape:
+        """The component's real imports/exports (compiling or loading from cache)."""
+        component_bytes = package.component_bytes()
+        sha = hashlib.sha256(component_bytes).hexdigest()
+        component = self.cache.load(self.engine, component_bytes, sha)
+        return component_shape(component, self.engine)
+
+    def load(
+        self,
+        path: str | Path,
+        *,
+        grants: GrantsFile | str | Path | None = None,
+        dev_grants: bool = False,
+        limits: InstanceLimits | None = None,
+    ) -> LoadedPlugin:
+        """Load a plugin directory or `.yoi-plugin` archive.
+
+        Steps: package + manifest + digest → grants → compiled component (cache) →
+        world check → instance. Raises `PackageError`, `ManifestError`, `GrantsError`
+        or `PluginRefused`; no plugin code runs before the first call."""
+        import time as _time
+
+        started = _time.perf_counter()
+        package = open_package(path)
+        manifest = package.manifest
+        grant_set = self._grants_for(package, grants, dev_grants)
+        component_bytes = package.component_bytes()
+        sha = hashlib.sha256(component_bytes).hexdigest()
+        try:
+            component = self.cache.load(self.engine, component_bytes, sha)
+        except wasmtime.WasmtimeError as exc:
+            raise PluginRefused("not_a_component", f"{manifest.runtime.component} is not a valid component: {str(exc).splitlines()[0]}") from None
+        shape = component_shape(component, self.engine)
+        problems = check_world(shape, manifest.runtime.world)
+        if problems:
+            raise PluginRefused("world_mismatch", f"{manifest.id}: {problems[0]}", problems)
+        diagnostics = DiagnosticLog()
+        linker = build_linker(self.engine, component, HostContext(diagnostics))
+        instance = PluginInstance(self.engine, component, linker, self.ticker, limits or self.limits, diagnostics, self.settings.consume_fuel)
+        plugin = LoadedPlugin(package, grant_set, shape, instance, diagnostics, _time.perf_counter() - started)
+        with self._lock:
+            old = self.plugins.pop(manifest.id, None)
+            if old is not None:
+                old.close()
+            self.plugins[manifest.id] = plugin
+        return plugin
+
+    def _grants_for(self, package: PluginPackage, grants: GrantsFile | str | Path | None, dev_grants: bool) -> GrantSet:
+        m = package.manifest
+        if dev_grants:
+            print(
+                f"pdk: DEV GRANTS: {m.id} {m.version} gets exactly what its plugin.toml declares "
+                f"(surfaces: {', '.join(m.surfaces) or 'none'}; tools: {', '.join(t.name for t in m.tools) or 'none'}; "
+                f"host APIs: {', '.join(m.host_apis) or 'none'}). Do not use dev grants in production.",
+                file=self.stderr,
+            )
+            return GrantSet.dev_grants(m.raw)
+        if grants is None:
+            return GrantSet.empty("no grants file given (use a grants file or dev grants)")
+        grants_file = grants if isinstance(grants, GrantsFile) else GrantsFile.load(grants)
+        return grants_file.for_package(m.id, m.version, package.digest)

@@ -1,0 +1,105 @@
+"""What a compiled component really exports and imports, checked against its world.
+
+Read from `Component.type` - no plugin code runs. componentize-py adds an internal
+`exports` instance (its pre-init hook); it is ignored here and never called."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import wasmtime
+from wasmtime.component import Component, ComponentInstanceType
+
+from pdk.package.manifest import Problem
+
+PLUGIN_PACKAGE = "yoi:plugin"
+HOST_PACKAGE = "yoi:host"
+CONTRACT_VERSION = "2.0.0"
+INTERNAL_EXPORTS = frozenset({"exports"})
+
+# Exported interface → the functions it must have.
+INTERFACE_FUNCS: dict[str, frozenset[str]] = {
+    "tools": frozenset({"call"}),
+    "lifecycle": frozenset({"start", "status", "stop"}),
+    "events": frozenset({"handle"}),
+}
+WORLD_EXPORTS: dict[str, frozenset[str]] = {
+    "tool": frozenset({"tools"}),
+    "service": frozenset({"lifecycle", "events"}),
+    "ingress": frozenset({"events"}),
+    "plugin": frozenset({"tools", "lifecycle", "events"}),
+}
+HOST_INTERFACES = frozenset({"log", "request", "fs"})
+# The WASI p2 interfaces a componentize-py guest imports. The sandbox gives them no
+# authority (no preopens, env, args or sockets), so importing them is harmless.
+ALLOWED_WASI = re.compile(
+    r"^wasi:(cli/(environment|exit|stdin|stdout|stderr|terminal-input|terminal-output|terminal-stdin|terminal-stdout|terminal-stderr)"
+    r"|clocks/(monotonic-clock|wall-clock)|filesystem/(types|preopens)|io/(error|poll|streams)"
+    r"|random/(random|insecure|insecure-seed)|sockets/(network|instance-network|tcp|tcp-create-socket|udp|udp-create-socket|ip-name-lookup))"
+    r"@0\.2\.\d+$"
+)
+_IFACE_RE = re.compile(r"^(?P<pkg>[a-z][a-z0-9-]*:[a-z][a-z0-9-]*)/(?P<name>[a-z][a-z0-9-]*)@(?P<version>[0-9][^ ]*)$")
+
+
+@dataclass(frozen=True)
+class ComponentShape:
+    """The names a component imports and exports (with exported functions)."""
+
+    imports: tuple[str, ...]
+    exports: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def exported_interfaces(self) -> set[str]:
+        found = set()
+        for name in self.exports:
+            m = _IFACE_RE.match(name)
+            if m and m["pkg"] == PLUGIN_PACKAGE and m["version"] == CONTRACT_VERSION:
+                found.add(m["name"])
+        return found
+
+    def to_json(self) -> dict[str, object]:
+        return {"imports": list(self.imports), "exports": {k: sorted(v) for k, v in sorted(self.exports.items())}}
+
+
+def component_shape(component: Component, engine: wasmtime.Engine) -> ComponentShape:
+    ctype = component.type
+    imports = tuple(sorted(ctype.imports(engine)))
+    exports: dict[str, frozenset[str]] = {}
+    for name, ext in ctype.exports(engine).items():
+        if name in INTERNAL_EXPORTS:
+            continue
+        ty = ext.ty if hasattr(ext, "ty") else None
+        funcs: frozenset[str] = frozenset()
+        if isinstance(ty, ComponentInstanceType):
+            funcs = frozenset(ty.exports(engine))
+        exports[name] = funcs
+    return ComponentShape(imports=imports, exports=exports)
+
+
+def check_world(shape: ComponentShape, world: str) -> list[Problem]:
+    """Problems with a component serving `world` (empty when it fits)."""
+    problems: list[Problem] = []
+    wanted = WORLD_EXPORTS.get(world, frozenset())
+    present = shape.exported_interfaces()
+    for iface in sorted(wanted):
+        qualified = f"{PLUGIN_PACKAGE}/{iface}@{CONTRACT_VERSION}"
+        if iface not in present:
+            problems.append(Problem("component.exports", f"world {world!r} needs export {qualified}, which the component lacks"))
+            continue
+        missing = INTERFACE_FUNCS[iface] - shape.exports[qualified]
+        if missing:
+            problems.append(Problem("component.exports", f"{qualified} lacks functions: {', '.join(sorted(missing))}"))
+    for name in sorted(shape.exports):
+        m = _IFACE_RE.match(name)
+        if not m or m["pkg"] != PLUGIN_PACKAGE or m["version"] != CONTRACT_VERSION or m["name"] not in wanted:
+            problems.append(Problem("component.exports", f"unexpected export {name!r} for world {world!r}"))
+    for name in shape.imports:
+        if ALLOWED_WASI.match(name):
+            continue
+        m = _IFACE_RE.match(name)
+        if m and m["pkg"] == HOST_PACKAGE and m["version"] == CONTRACT_VERSION and m["name"] in HOST_INTERFACES:
+            continue
+        if m and m["pkg"] == PLUGIN_PACKAGE and m["version"] == CONTRACT_VERSION and m["name"] == "types":
+            continue  # type-only interface; carries no functions
+        problems.append(Problem("component.imports", f"import {name!r} is not an allowed host or WASI interface"))
+    return problems

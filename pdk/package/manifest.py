@@ -1,0 +1,358 @@
+"""`plugin.toml` (schema_version 2): the typed model and its validation.
+
+Every problem is reported with its TOML path; unknown fields are rejected so a typo
+never silently disables a declaration."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
+
+from pdk.limits import DESCRIPTION_MAX_BYTES, NAME_MAX_LEN, PLUGIN_ID_MAX_LEN
+
+SCHEMA_VERSION = 2
+RUNTIME_KIND = "wasm-component"
+WORLDS = ("tool", "service", "ingress", "plugin")
+SURFACES = ("tools", "services", "ingresses")
+HOST_APIS = ("log", "request", "fs", "websocket")
+
+# What each world exports, hence which surfaces it can serve.
+WORLD_SURFACES: dict[str, frozenset[str]] = {
+    "tool": frozenset({"tools"}),
+    "service": frozenset({"services", "ingresses"}),
+    "ingress": frozenset({"ingresses"}),
+    "plugin": frozenset(SURFACES),
+}
+
+SCHEMA_KEYWORDS = frozenset(
+    {
+        "type", "title", "description", "properties", "required", "additionalProperties",
+        "items", "enum", "const", "default", "anyOf", "minimum", "maximum", "minLength",
+        "maxLength", "minItems", "maxItems", "pattern", "format", "examples",
+    }
+)
+SCHEMA_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+_SEMVER_RE = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation finding, located by its TOML path."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ManifestError(Exception):
+    """A manifest that cannot be used. `problems` lists every finding."""
+
+    def __init__(self, problems: list[Problem], source: str = "plugin.toml") -> None:
+        self.problems = problems
+        self.source = source
+        first = str(problems[0]) if problems else "invalid manifest"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{source}: {first}{more}")
+
+
+@dataclass(frozen=True)
+class ToolDecl:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HandlerDecl:
+    """A `[[services]]` or `[[ingresses]]` entry (semantics belong to the runtime)."""
+
+    name: str
+    description: str
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    kind: str
+    world: str
+    component: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    id: str
+    name: str
+    version: str
+    description: str
+    surfaces: tuple[str, ...]
+    host_apis: tuple[str, ...]
+    runtime: Runtime
+    tools: tuple[ToolDecl, ...] = ()
+    services: tuple[HandlerDecl, ...] = ()
+    ingresses: tuple[HandlerDecl, ...] = ()
+    build: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def tool(self, name: str) -> ToolDecl | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+    @property
+    def referenced_files(self) -> tuple[str, ...]:
+        """The package files the manifest needs besides itself."""
+        return (self.runtime.component,)
+
+
+# -- validation ------------------------------------------------------------------------------
+
+_TOP_KEYS = {
+    "schema_version", "id", "name", "version", "description", "surfaces", "host_apis",
+    "runtime", "build", "tools", "services", "ingresses", "request", "fs", "websocket",
+}
+_RUNTIME_KEYS = {"kind", "world", "component"}
+_BUILD_KEYS = {"module", "sources", "plugin", "preload"}
+_TOOL_KEYS = {"name", "description", "input_schema"}
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def unknown_keys(self, table: Mapping[str, Any], allowed: set[str], path: str) -> None:
+        for key in table:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else key
+                self.add(where, f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+    def string(self, table: Mapping[str, Any], key: str, path: str, *, required: bool = True) -> str:
+        where = f"{path}.{key}" if path else key
+        value = table.get(key)
+        if value is None:
+            if required:
+                self.add(where, "is required")
+            return ""
+        if not isinstance(value, str):
+            self.add(where, f"must be a string, got {_toml_type(value)}")
+            return ""
+        return value
+
+    def string_list(self, table: Mapping[str, Any], key: str, path: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+        where = f"{path}.{key}" if path else key
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.add(where, "must be a list of strings")
+            return ()
+        for v in value:
+            if v not in allowed:
+                self.add(where, f"unknown value {v!r} (allowed: {', '.join(allowed)})")
+        if len(set(value)) != len(value):
+            self.add(where, "has duplicates")
+        return tuple(v for v in value if v in allowed)
+
+
+def _toml_type(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def check_schema_subset(schema: Any, path: str, out: list[Problem], *, root: bool = True) -> None:
+    """Accept only the JSON Schema subset the host validates and models understand."""
+    if not isinstance(schema, dict):
+        out.append(Problem(path, "a schema must be a table"))
+        return
+    for key in schema:
+        if key not in SCHEMA_KEYWORDS:
+            out.append(Problem(f"{path}.{key}", "unsupported JSON Schema keyword"))
+    types = schema.get("type")
+    type_list = types if isinstance(types, list) else [types] if types is not None else []
+    for t in type_list:
+        if t not in SCHEMA_TYPES:
+            out.append(Problem(f"{path}.type", f"unknown type {t!r}"))
+    if root and schema.get("type") != "object":
+        out.append(Problem(f"{path}.type", 'the root of an input schema must be "object"'))
+    props = schema.get("properties", {})
+    if not isinstance(props, dict):
+        out.append(Problem(f"{path}.properties", "must be a table"))
+    else:
+        for name, sub in props.items():
+            check_schema_subset(sub, f"{path}.properties.{name}", out, root=False)
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        out.append(Problem(f"{path}.required", "must be a list of property names"))
+    elif isinstance(props, dict):
+        for r in required:
+            if r not in props:
+                out.append(Problem(f"{path}.required", f"names {r!r}, which is not a property"))
+    for key in ("items", "additionalProperties"):
+        sub = schema.get(key)
+        if isinstance(sub, dict):
+            check_schema_subset(sub, f"{path}.{key}", out, root=False)
+        elif sub is not None and not isinstance(sub, bool):
+            out.append(Problem(f"{path}.{key}", "must be a schema or a boolean"))
+    any_of = schema.get("anyOf")
+    if any_of is not None:
+        if not isinstance(any_of, list):
+            out.append(Problem(f"{path}.anyOf", "must be a list of schemas"))
+        else:
+            for i, sub in enumerate(any_of):
+                check_schema_subset(sub, f"{path}.anyOf[{i}]", out, root=False)
+    if "enum" in schema and not isinstance(schema["enum"], list):
+        out.append(Problem(f"{path}.enum", "must be a list"))
+
+
+def _parse_runtime(raw: Any, c: _Checker) -> Runtime:
+    if not isinstance(raw, dict):
+        c.add("runtime", "is required: a [runtime] table with kind, world and component")
+        return Runtime("", "", "")
+    c.unknown_keys(raw, _RUNTIME_KEYS, "runtime")
+    kind = c.string(raw, "kind", "runtime")
+    if kind == "wasm":
+        c.add(
+            "runtime.kind",
+            'the raw core-Wasm runtime ("wasm") is retired; "wasm-component" is the only runtime. '
+            "Rebuild the plugin as a component with `pdk build` and set kind = \"wasm-component\"",
+        )
+    elif kind and kind != RUNTIME_KIND:
+        c.add("runtime.kind", f'unknown runtime {kind!r}; the only runtime is "{RUNTIME_KIND}"')
+    world = c.string(raw, "world", "runtime")
+    if world and world not in WORLDS:
+        c.add("runtime.world", f"unknown world {world!r} (one of: {', '.join(WORLDS)})")
+    component = c.string(raw, "component", "runtime")
+    if component:
+        p = PurePosixPath(component)
+        if p.is_absolute() or ".." in p.parts or "\\" in component or not component.endswith(".wasm"):
+            c.add("runtime.component", "must be a relative path inside the package ending in .wasm")
+    return Runtime(kind, world, component)
+
+
+def _parse_tools(raw: Any, c: _Checker) -> tuple[ToolDecl, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        c.add("tools", "must be an array of tables ([[tools]])")
+        return ()
+    tools: list[ToolDecl] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(raw):
+        path = f"tools[{i}]"
+        if not isinstance(entry, dict):
+            c.add(path, "must be a table")
+            continue
+        c.unknown_keys(entry, _TOOL_KEYS, path)
+        name = c.string(entry, "name", path)
+        if name and not _NAME_RE.match(name):
+            c.add(f"{path}.name", "must be 1-64 of [a-z0-9_.-], starting with a letter")
+        if name in seen:
+            c.add(f"{path}.name", f"duplicate tool {name!r}")
+        seen.add(name)
+        description = c.string(entry, "description", path)
+        if len(description.encode()) > DESCRIPTION_MAX_BYTES:
+            c.add(f"{path}.description", f"is longer than {DESCRIPTION_MAX_BYTES} bytes")
+        schema = entry.get("input_schema", {"type": "object"})
+        found: list[Problem] = []
+        check_schema_subset(schema, f"{path}.input_schema", found)
+        c.problems.extend(found)
+        tools.append(ToolDecl(name, description, schema if isinstance(schema, dict) else {}))
+    return tuple(tools)
+
+
+def _parse_handlers(raw: Any, key: str, c: _Checker) -> tuple[HandlerDecl, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        c.add(key, f"must be an array of tables ([[{key}]])")
+        return ()
+    out: list[HandlerDecl] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(raw):
+        path = f"{key}[{i}]"
+        if not isinstance(entry, dict):
+            c.add(path, "must be a table")
+            continue
+        name = c.string(entry, "name", path)
+        if name and not _NAME_RE.match(name):
+            c.add(f"{path}.name", "must be 1-64 of [a-z0-9_.-], starting with a letter")
+        if name in seen:
+            c.add(f"{path}.name", f"duplicate name {name!r}")
+        seen.add(name)
+        out.append(HandlerDecl(name, c.string(entry, "description", path, required=False), dict(entry)))
+    return tuple(out)
+
+
+def parse_manifest(data: Mapping[str, Any], source: str = "plugin.toml") -> Manifest:
+    """Validate a decoded `plugin.toml` and return its model, or raise `ManifestError`
+    listing every problem."""
+    c = _Checker()
+    c.unknown_keys(data, _TOP_KEYS, "")
+    version_field = data.get("schema_version")
+    if version_field is None:
+        c.add("schema_version", f"is required (this toolkit reads schema_version = {SCHEMA_VERSION})")
+    elif version_field != SCHEMA_VERSION:
+        c.add("schema_version", f"is {version_field!r}; this toolkit reads schema_version = {SCHEMA_VERSION}")
+    plugin_id = c.string(data, "id", "")
+    if plugin_id and (len(plugin_id) > PLUGIN_ID_MAX_LEN or not _ID_RE.match(plugin_id)):
+        c.add("id", "must be 1-128 of [A-Za-z0-9._-], starting with a letter or digit")
+    name = c.string(data, "name", "")
+    if len(name) > NAME_MAX_LEN:
+        c.add("name", f"is longer than {NAME_MAX_LEN} characters")
+    version = c.string(data, "version", "")
+    if version and not _SEMVER_RE.match(version):
+        c.add("version", f"{version!r} is not a semantic version (e.g. 0.1.0)")
+    description = c.string(data, "description", "", required=False)
+    surfaces = c.string_list(data, "surfaces", "", SURFACES)
+    host_apis = c.string_list(data, "host_apis", "", HOST_APIS)
+    runtime = _parse_runtime(data.get("runtime"), c)
+    build = data.get("build", {})
+    if not isinstance(build, dict):
+        c.add("build", "must be a table")
+        build = {}
+    else:
+        c.unknown_keys(build, _BUILD_KEYS, "build")
+    tools = _parse_tools(data.get("tools"), c)
+    services = _parse_handlers(data.get("services"), "services", c)
+    ingresses = _parse_handlers(data.get("ingresses"), "ingresses", c)
+
+    if not surfaces:
+        c.add("surfaces", f"must declare at least one surface ({', '.join(SURFACES)})")
+    if runtime.world in WORLD_SURFACES:
+        for s in surfaces:
+            if s not in WORLD_SURFACES[runtime.world]:
+                c.add("surfaces", f"{s!r} cannot be served by world {runtime.world!r}")
+    for key, decls in (("tools", tools), ("services", services), ("ingresses", ingresses)):
+        if decls and key not in surfaces:
+            c.add(key, f"are declared but the surface {key!r} is not in surfaces")
+    if c.problems:
+        raise ManifestError(c.problems, source)
+    return Manifest(
+        id=plugin_id, name=name, version=version, description=description,
+        surfaces=surfaces, host_apis=host_apis, runtime=runtime, tools=tools,
+        services=services, ingresses=ingresses, build=dict(build), raw=dict(data),
+    )
+
+
+def parse_manifest_text(text: str | bytes, source: str = "plugin.toml") -> Manifest:
+    try:
+        data = tomllib.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError([Problem("", f"not valid TOML: {exc}")], source) from None
+    return parse_manifest(data, source)
+
+
+def load_manifest(plugin_dir: str | Path) -> Manifest:
+    path = Path(plugin_dir) / "plugin.toml"
+    if not path.is_file():
+        raise ManifestError([Problem("", f"no plugin.toml in {Path(plugin_dir)}")], str(path))
+    return parse_manifest_text(path.read_bytes(), str(path))
