@@ -1,0 +1,96 @@
+"""`pdk check`: static validation of a plugin directory or `.yoi-plugin` archive.
+
+Never executes plugin code: the manifest is parsed, the package files are checked
+and hashed, and the component is compiled (or loaded from the compile cache) only
+to read its type - its real imports and exports."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+
+from pdk.host.compile_cache import CompiledComponentCache, default_cache_dir
+from pdk.host.engine import EngineSettings, make_engine
+from pdk.host.loader import open_package
+from pdk.host.world import check_world, component_shape
+from pdk.package import PackageError
+from pdk.package.manifest import ManifestError, Problem
+
+
+@dataclass
+class CheckReport:
+    path: str
+    ok: bool = False
+    id: str | None = None
+    version: str | None = None
+    world: str | None = None
+    digest: str | None = None
+    package_bytes: int | None = None
+    component: dict[str, Any] | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable, snake_case document printed by `pdk check --json`."""
+        return {
+            "ok": self.ok,
+            "path": self.path,
+            "id": self.id,
+            "version": self.version,
+            "world": self.world,
+            "digest": self.digest,
+            "package_bytes": self.package_bytes,
+            "component": self.component,
+            "problems": [{"path": p.path, "message": p.message} for p in self.problems],
+        }
+
+
+def check(path: str | Path, *, cache_dir: Path | None | bool = True) -> CheckReport:
+    report = CheckReport(path=str(path))
+    try:
+        package = open_package(path)
+    except ManifestError as exc:
+        report.problems.extend(exc.problems)
+        return report
+    except PackageError as exc:
+        report.problems.append(Problem("package", str(exc)))
+        return report
+    m = package.manifest
+    report.id, report.version, report.world, report.digest = m.id, m.version, m.runtime.world, package.digest
+    report.package_bytes = sum(e.size for e in package.files.entries())
+    data = package.component_bytes()
+    settings = EngineSettings()
+    engine = make_engine(settings)
+    directory = default_cache_dir() if cache_dir is True else (Path(cache_dir) if cache_dir else None)
+    cache = CompiledComponentCache(directory, settings.fingerprint)
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        component = cache.load(engine, data, sha)
+    except wasmtime.WasmtimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid"
+        report.problems.append(Problem("runtime.component", f"not a valid WebAssembly component: {first}"))
+        return report
+    shape = component_shape(component, engine)
+    report.component = {"path": m.runtime.component, "sha256": sha, "bytes": len(data), **shape.to_json()}
+    report.problems.extend(check_world(shape, m.runtime.world))
+    report.ok = not report.problems
+    return report
+
+
+def render_human(report: CheckReport) -> str:
+    lines = [f"{'ok' if report.ok else 'INVALID'}: {report.path}"]
+    if report.id:
+        lines.append(f"  plugin:    {report.id} {report.version} (world {report.world})")
+        lines.append(f"  digest:    {report.digest}")
+    if report.component:
+        c = report.component
+        lines.append(f"  component: {c['path']} ({c['bytes'] / 1048576:.1f} MiB, sha256 {c['sha256'][:16]}…)")
+        lines.append(f"  exports:   {', '.join(sorted(c['exports'])) or 'none'}")
+        host_imports = [i for i in c["imports"] if not i.startswith("wasi:")]
+        lines.append(f"  imports:   {', '.join(host_imports) or 'none'} (+{len(c['imports']) - len(host_imports)} WASI, sandboxed)")
+    for p in report.problems:
+        lines.append(f"  problem:   {p}")
+    return "\n".join(lines)

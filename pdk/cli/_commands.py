@@ -1,0 +1,120 @@
+"""The `pdk` subcommands. Each returns an exit code; known failures raise
+`UserError` (exit 1) with a one-line message, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_USER = 0, 1
+
+
+class UserError(Exception):
+    """A failure the user can fix; printed as one paragraph, exit code 1."""
+
+
+def _print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from generator.build import build
+    from generator.diagnose import BuildError
+
+    try:
+        result = build(args.dir, check_only=args.check, force=args.force, progress=None if args.json else sys.stderr)
+    except BuildError as exc:
+        if args.json:
+            _print_json({"ok": False, "error": {"kind": exc.kind, "message": exc.message}})
+            return EXIT_USER
+        raise UserError(exc.message) from None
+    if args.json:
+        _print_json({"ok": True, **result.to_json()})
+    else:
+        state = "up to date" if result.cached else "built"
+        if args.check:
+            state = "up to date; plugin.toml agrees with the code"
+        print(f"{result.component}: {state} ({result.size / 1048576:.1f} MiB, world {result.world}, {result.seconds:.2f}s)")
+        if result.manifest_updated:
+            print(f"plugin.toml: updated [[tools]] ({', '.join(result.tools)})")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from generator.check import check, render_human
+
+    report = check(args.path)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print(render_human(report))
+    return EXIT_OK if report.ok else EXIT_USER
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from generator.pack import pack
+    from pdk.package import PackageError
+
+    try:
+        result = pack(args.dir, args.output)
+    except PackageError as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        _print_json({"ok": True, "path": str(result.path), "digest": result.digest, "files": list(result.files), "bytes": result.size})
+    else:
+        print(f"{result.path}: {len(result.files)} files, {result.size / 1048576:.1f} MiB")
+        print(f"digest: {result.digest}")
+    return EXIT_OK
+
+
+def _read_input(raw: str) -> str:
+    if raw.startswith("@"):
+        path = Path(raw[1:])
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read input file {path}: {exc}") from None
+    try:
+        json.loads(raw)
+    except ValueError as exc:
+        raise UserError(f"input is not valid JSON: {exc} (pass a JSON object, e.g. '{{\"text\": \"hi\"}}', or @file.json)") from None
+    return raw
+
+
+def _load_plugin(host: Any, args: argparse.Namespace) -> Any:
+    from pdk.host import GrantsError, PluginRefused
+    from pdk.package import PackageError
+    from pdk.package.manifest import ManifestError
+
+    try:
+        return host.load(args.path, grants=args.grants, dev_grants=args.dev_grants)
+    except (ManifestError, PackageError, GrantsError) as exc:
+        raise UserError(str(exc)) from None
+    except PluginRefused as exc:
+        raise UserError(f"refused: {exc}") from None
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from pdk.host import Host, InstanceLimits
+
+    raw = _read_input(args.input)
+    limits = InstanceLimits(
+        deadline_s=args.deadline or InstanceLimits().deadline_s,
+        memory_bytes=(args.memory_mib * 1048576) if args.memory_mib else InstanceLimits().memory_bytes,
+    )
+    with Host(limits=limits) as host:
+        plugin = _load_plugin(host, args)
+        result = plugin.call_tool(args.tool, raw)
+    if args.json:
+        _print_json(result.to_json())
+    elif result.ok:
+        print(result.summary)
+        if result.content is not None and json.dumps(result.content, ensure_ascii=False) not in result.summary:
+            print(json.dumps(result.content, indent=2, ensure_ascii=False))
+    else:
+        assert result.error is not None
+        print(f"tool error ({result.error.code.value}): {result.error.message}", file=sys.stderr)
+    return EXIT_OK if result.ok else EXIT_USER
