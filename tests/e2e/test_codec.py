@@ -1,0 +1,556 @@
+"""Round trips of every contract type through `pdk.host.codec` and a real component.
+
+The echo component (tests/fixtures/codec_echo) is built once per session with
+componentize-py and run in real wasmtime: each test encodes a plain value, calls
+the echo export, decodes the result and compares it with the input. The WIT of
+the fixture `use`s the real contract; componentize-py resolves it from a second
+`-d` (the repository's `wit/` directory, loaded first), so nothing is copied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from wasmtime import Engine, Store, WasiConfig
+from wasmtime.component import Component, Func, FuncType, Instance, Linker, Record, ValType, Variant
+
+from pdk.host.codec import Case, CodecError, Err, FuncCodec, Ok, Some, decode, encode
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "codec_echo"
+ECHO = "yoi:codec-test/echo@0.1.0"
+COMPONENTIZE_PY = Path(sys.executable).with_name("componentize-py")
+
+
+# --------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def echo_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Builds the echo component from a staging copy of the app, because
+    componentize-py writes __pycache__ into every -p directory."""
+    staging = tmp_path_factory.mktemp("codec_echo")
+    shutil.copytree(FIXTURE / "app", staging / "app")
+    out = staging / "echo.wasm"
+    command = [
+        str(COMPONENTIZE_PY),
+        # The contract first: the fixture's `use yoi:plugin/...` resolves against it.
+        "-d", str(ROOT / "wit"),
+        "-d", str(FIXTURE / "wit"),
+        "-w", "yoi:codec-test/codec-echo",
+        "componentize", "codec_echo_app",
+        "-p", str(staging / "app"),
+        "-o", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=staging, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"componentize-py failed:\n{done.stdout}\n{done.stderr}"
+    return out
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    return Engine()
+
+
+@pytest.fixture(scope="session")
+def component(engine: Engine, echo_wasm: Path) -> Component:
+    return Component.from_file(engine, str(echo_wasm))
+
+
+@pytest.fixture(scope="session")
+def linker(engine: Engine, component: Component) -> Linker:
+    linker = Linker(engine)
+    linker.add_wasip2()
+    # The fixture's WIT `use`s types from yoi:host interfaces, so the world imports
+    # them, functions included; the echo never calls them. (Not
+    # `define_unknown_imports_as_traps`: it also shadows the WASI @0.2.9 imports
+    # that add_wasip2 serves by semver match, and the guest then traps.)
+    with linker.root() as root:
+        for name, funcs in HOST_IMPORTS.items():
+            with root.add_instance(name) as instance:
+                for func in funcs:
+                    instance.add_func(func, _never_called)
+    return linker
+
+
+HOST_IMPORTS = {
+    "yoi:host/log@2.0.0": ["write"],
+    "yoi:host/request@2.0.0": ["send"],
+    "yoi:host/fs@2.0.0": ["read-file", "write-file", "list-dir"],
+}
+
+
+def _never_called(store: Any, *args: Any) -> None:
+    return None
+
+
+@dataclasses.dataclass
+class Echo:
+    """One instance of the echo component in a fresh store."""
+
+    store: Store
+    instance: Instance
+
+    def func(self, name: str) -> Func:
+        iface = self.instance.get_export_index(self.store, ECHO)
+        assert iface is not None
+        index = self.instance.get_export_index(self.store, name, iface)
+        assert index is not None, name
+        func = self.instance.get_func(self.store, index)
+        assert func is not None
+        return func
+
+    def call(self, name: str, *plain: Any) -> Any:
+        """encode -> call the export -> post_return -> decode."""
+        func = self.func(name)
+        codec = FuncCodec(func, self.store)
+        raw = func(self.store, *codec.encode_params(*plain))
+        func.post_return(self.store)
+        return codec.decode_result(raw)
+
+
+@pytest.fixture
+def echo(linker: Linker, component: Component, engine: Engine) -> Iterator[Echo]:
+    store = Store(engine)
+    store.set_wasi(WasiConfig())  # without it a WASI component aborts the process
+    yield Echo(store, linker.instantiate(store, component))
+
+
+def interface_items(engine: Engine, component: Component, name: str, imported: bool = False) -> dict[str, Any]:
+    """The named types and function types of an interface a component imports or
+    exports, read from `Component.type` without instantiating."""
+    externs = component.type.imports(engine) if imported else component.type.exports(engine)
+    iface: Any = externs[name].ty  # a ComponentInstanceType
+    return {item_name: item.ty for item_name, item in iface.exports(engine).items()}
+
+
+@pytest.fixture(scope="session")
+def types(engine: Engine, component: Component) -> dict[str, Any]:
+    return interface_items(engine, component, ECHO)
+
+
+def roundtrip(echo: Echo, name: str, value: Any) -> None:
+    assert echo.call(name, value) == value
+
+
+# ------------------------------------------------------------ contract values
+
+
+def event(payload: Case, correlation_id: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "evt-1",
+        "ingress": "market",
+        "source": "feed",
+        "kind": "text",
+        "payload": payload,
+        "created_at_ms": 1_700_000_000_000,
+        "attempt": 1,
+        "correlation_id": correlation_id,
+    }
+
+
+PAYLOADS = [
+    Case("text", "héllo"),
+    Case("binary", b"\x00\x01\xff"),
+    Case("json", '{"a": [1, 2]}'),
+    Case("closed", {"code": 1000, "reason": "bye"}),
+    Case("failure", "connection reset"),
+    Case("empty"),
+]
+
+COMMAND_KINDS = [
+    Case("websocket_send", {"connection": "feed", "message": Case("text", "ping")}),
+    Case("websocket_send", {"connection": "feed", "message": Case("binary", b"\x89\x00")}),
+    Case("websocket_send", {"connection": "feed", "message": Case("text", "")}),
+    Case("http_request", {"method": "GET", "url": "https://x.test/a", "headers": [], "body": None}),
+    Case(
+        "http_request",
+        {"method": "POST", "url": "https://x.test/b", "headers": [("a", "1"), ("b", "2")], "body": b"{}"},
+    ),
+    Case("emit", {"topic": "prices", "data_json": '{"p": 1}'}),
+    *[Case("log", {"level": level, "message": f"at {level}"}) for level in ("debug", "info", "warn", "error")],
+    Case("status_update", {"healthy": True, "data_json": None}),
+    Case("status_update", {"healthy": False, "data_json": '{"lag": 3}'}),
+]
+
+ERROR_CODES = ["invalid_input", "invalid_output", "denied", "unsupported", "timeout", "failed"]
+LOG_LEVELS = ["debug", "info", "warn", "error"]
+ENTRY_KINDS = ["file", "directory", "other"]
+REQUEST_ERROR_CODES = ["denied", "invalid", "timeout", "too_large", "connection_failed", "failed"]
+FS_ERROR_CODES = ["denied", "not_found", "invalid_path", "too_large", "io"]
+
+
+def plugin_error(code: str = "failed", details: str | None = None) -> dict[str, Any]:
+    return {"code": code, "message": "it broke", "details_json": details, "retryable": code == "timeout"}
+
+
+def entries() -> list[dict[str, Any]]:
+    return [
+        {"name": "a.txt", "kind": "file", "size": 12},
+        {"name": "sub", "kind": "directory", "size": 0},
+        {"name": "fifo", "kind": "other", "size": 2**64 - 1},
+    ]
+
+
+def http_response(body: bytes = b"ok") -> dict[str, Any]:
+    return {"status": 200, "headers": [("content-type", "text/plain")], "body": body, "truncated": False}
+
+
+# -------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("payload", PAYLOADS, ids=lambda c: c.tag)
+def test_event_payload_cases(echo: Echo, payload: Case) -> None:
+    roundtrip(echo, "echo-event", event(payload))
+    roundtrip(echo, "echo-payload", payload)
+
+
+def test_event_with_correlation_id(echo: Echo) -> None:
+    roundtrip(echo, "echo-event", event(Case("json", "{}"), correlation_id="cmd-7"))
+
+
+@pytest.mark.parametrize("kind", COMMAND_KINDS, ids=lambda c: c.tag)
+def test_command_kinds(echo: Echo, kind: Case) -> None:
+    roundtrip(echo, "echo-command", {"id": "cmd-1", "kind": kind})
+
+
+def test_service_output(echo: Echo) -> None:
+    commands = [{"id": f"c{i}", "kind": kind} for i, kind in enumerate(COMMAND_KINDS)]
+    roundtrip(echo, "echo-output", {"data_json": '{"n": 1}', "commands": commands})
+    roundtrip(echo, "echo-output", {"data_json": None, "commands": []})
+
+
+def test_tool_call(echo: Echo) -> None:
+    roundtrip(echo, "echo-tool-call", {"tool": "search", "input_json": '{"q": "x"}', "call_id": "call-1"})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Ok({"summary": "done", "content_json": '{"hits": 3}'}),
+        Ok({"summary": "done", "content_json": None}),
+        *[Err(plugin_error(code)) for code in ERROR_CODES],
+        Err(plugin_error("invalid_input", details='{"field": "q"}')),
+    ],
+    ids=repr,
+)
+def test_tool_result(echo: Echo, value: Any) -> None:
+    roundtrip(echo, "echo-tool-result", value)
+
+
+def test_status_and_status_result(echo: Echo) -> None:
+    roundtrip(echo, "echo-status", {"healthy": True, "data_json": None})
+    roundtrip(echo, "echo-status", {"healthy": False, "data_json": '{"x": 1}'})
+    roundtrip(echo, "echo-status-result", Ok({"healthy": True, "data_json": "{}"}))
+    roundtrip(echo, "echo-status-result", Err(plugin_error("denied")))
+
+
+@pytest.mark.parametrize("i", range(6))
+def test_every_enum_name(echo: Echo, i: int) -> None:
+    names = [ERROR_CODES, LOG_LEVELS, LOG_LEVELS, ENTRY_KINDS, REQUEST_ERROR_CODES, FS_ERROR_CODES]
+    roundtrip(echo, "echo-enums", tuple(group[i % len(group)] for group in names))
+
+
+def test_http_request_and_response(echo: Echo) -> None:
+    request = {
+        "method": "POST",
+        "url": "https://api.test/v1",
+        "headers": [("accept", "application/json")],
+        "body": b"\x00body",
+        "timeout_ms": 5000,
+    }
+    roundtrip(echo, "echo-http-request", request)
+    roundtrip(echo, "echo-http-request", {**request, "body": None, "timeout_ms": None})
+    expected = {"status": 200, "headers": request["headers"], "body": b"\x00body", "truncated": False}
+    assert echo.call("echo-http", request) == Ok(expected)
+    bodiless = echo.call("echo-http", {**request, "body": None, "timeout_ms": None})
+    assert bodiless == Ok({**expected, "body": b"", "truncated": True})
+
+
+@pytest.mark.parametrize("code", REQUEST_ERROR_CODES)
+def test_http_errors(echo: Echo, code: str) -> None:
+    request = {"method": "ERR", "url": "https://x.test/", "headers": [("code", code)], "body": None}
+    assert echo.call("echo-http", request) == Err({"code": code, "message": "https://x.test/"})
+    roundtrip(echo, "echo-http-result", Err({"code": code, "message": "nope"}))
+
+
+def test_http_result_ok(echo: Echo) -> None:
+    roundtrip(echo, "echo-http-result", Ok(http_response()))
+    roundtrip(echo, "echo-http-result", Ok(http_response(b"")))
+
+
+def test_dir_entries(echo: Echo) -> None:
+    roundtrip(echo, "echo-entries", entries())
+    roundtrip(echo, "echo-entries", [])
+
+
+@pytest.mark.parametrize("code", FS_ERROR_CODES)
+def test_fs_results(echo: Echo, code: str) -> None:
+    error = {"code": code, "message": "no"}
+    for name in ("echo-read-result", "echo-write-result", "echo-list-result"):
+        roundtrip(echo, name, Err(error))
+
+
+def test_fs_results_ok(echo: Echo) -> None:
+    roundtrip(echo, "echo-read-result", Ok(b"file\x00data"))
+    roundtrip(echo, "echo-read-result", Ok(b""))
+    roundtrip(echo, "echo-write-result", Ok(None))
+    roundtrip(echo, "echo-list-result", Ok(entries()))
+    roundtrip(echo, "echo-list-result", Ok([]))
+
+
+@pytest.mark.parametrize("value", [None, Some(None), Some("x"), Some("")], ids=repr)
+def test_nested_option(echo: Echo, value: Any) -> None:
+    roundtrip(echo, "echo-nested", value)
+
+
+@pytest.mark.parametrize("value", [None, 0, 2**32 - 1])
+def test_option(echo: Echo, value: Any) -> None:
+    roundtrip(echo, "echo-opt-u32", value)
+
+
+@pytest.mark.parametrize("value", [frozenset(), frozenset({"read"}), frozenset({"read", "write", "exec_code"})])
+def test_flags(echo: Echo, value: frozenset[str]) -> None:
+    roundtrip(echo, "echo-flags", value)
+
+
+def test_scalars_and_lists(echo: Echo) -> None:
+    roundtrip(echo, "echo-tuple", ("a", 7, True))
+    for number in (1.5, -0.0, 1e308, math.inf, -math.inf):
+        roundtrip(echo, "echo-f64", number)
+    assert echo.call("echo-f64", 3) == 3.0  # ints are accepted for floats
+    assert math.isnan(echo.call("echo-f64", math.nan))
+    for number in (0.25, -2.0, 3.0e38):
+        assert echo.call("echo-f32", number) == pytest.approx(number, rel=1e-7)
+    for data in (b"", bytes(range(256))):
+        roundtrip(echo, "echo-u8list", data)
+    assert echo.call("echo-u8list", bytearray(b"ab")) == b"ab"
+    roundtrip(echo, "echo-strings", [])
+    roundtrip(echo, "echo-strings", ["", "é", "😀", "a\x00b"])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        (0, 0, 0, 0, 0, 0, 0, 0, "a"),
+        (255, -128, 65535, -32768, 2**32 - 1, -(2**31), 2**64 - 1, -(2**63), "😀"),
+        (1, 127, 1, 32767, 1, 2**31 - 1, 1, 2**63 - 1, "é"),
+    ],
+)
+def test_integer_ranges(echo: Echo, value: tuple[Any, ...]) -> None:
+    roundtrip(echo, "echo-ints", value)
+
+
+def test_unit_result(echo: Echo) -> None:
+    roundtrip(echo, "echo-unit-result", Ok())
+    roundtrip(echo, "echo-unit-result", Err())
+
+
+def test_untagged_variant_with_bool_and_int(echo: Echo) -> None:
+    roundtrip(echo, "echo-num", Case("small", 3))
+    # wasmtime-py lowers `flag(true)` as `small(1)` (bool is an int) ...
+    func = echo.func("echo-num")
+    raw = func(echo.store, True)
+    func.post_return(echo.store)
+    assert FuncCodec(func, echo.store).decode_result(raw) == Case("small", 1)
+    # ... so the codec refuses to send it.
+    with pytest.raises(CodecError, match=r"^\$\.n: wasmtime-py cannot send case 'flag'"):
+        echo.call("echo-num", Case("flag", True))
+    roundtrip(echo, "echo-num-rev", Case("flag", True))
+    roundtrip(echo, "echo-num-rev", Case("small", 1))
+
+
+def test_result_with_catch_all_ok(echo: Echo) -> None:
+    roundtrip(echo, "echo-opt-result", Ok(None))
+    roundtrip(echo, "echo-opt-result", Ok("x"))
+    # The ok case (an untagged option) claims every value in wasmtime-py's lowering,
+    # so wasmtime-py itself cannot send an err ...
+    func = echo.func("echo-opt-result")
+    err_type: Any = func.type(echo.store).params[0][1]
+    err_type = err_type.err
+    with pytest.raises(ValueError, match="value not valid for this variant"):
+        func(echo.store, encode(err_type, plugin_error()))
+    # ... and the codec says so before anything reaches wasmtime.
+    with pytest.raises(CodecError, match=r"^\$\.r: .* would treat the value as case 'ok'"):
+        echo.call("echo-opt-result", Err(plugin_error()))
+    roundtrip(echo, "echo-opt-result", Ok("still healthy"))
+
+
+def test_dataclass_and_enum_inputs(echo: Echo) -> None:
+    @dataclasses.dataclass
+    class ToolOutput:
+        summary: str
+        content_json: str | None = None
+
+    from pdk.errors import ErrorCode
+
+    assert echo.call("echo-tool-result", Ok(ToolOutput("hi"))) == Ok({"summary": "hi", "content_json": None})
+    value = Err({"code": ErrorCode.INVALID_INPUT, "message": "m", "details_json": None, "retryable": False})
+    assert echo.call("echo-tool-result", value) == Err({**value.value, "code": "invalid_input"})
+
+
+def test_kebab_spellings_are_accepted(echo: Echo) -> None:
+    sent = {"tool": "t", "input-json": "{}", "call-id": "c"}
+    assert echo.call("echo-tool-call", sent) == {"tool": "t", "input_json": "{}", "call_id": "c"}
+    assert echo.call("echo-command", {"id": "1", "kind": Case("status-update", {"healthy": True})}) == {
+        "id": "1",
+        "kind": Case("status_update", {"healthy": True, "data_json": None}),
+    }
+
+
+def test_codec_from_component_type_and_many_calls(echo: Echo, types: dict[str, Any]) -> None:
+    """A FuncCodec built from `Component.type` (no instance) drives calls on any store."""
+    fty = types["echo-event"]
+    assert isinstance(fty, FuncType)
+    codec = FuncCodec(fty)
+    assert codec.param_names == ("e",)
+    func = echo.func("echo-event")
+    for payload in PAYLOADS * 20:
+        raw = func(echo.store, *codec.encode_params(event(payload)))
+        func.post_return(echo.store)
+        assert codec.decode_result(raw) == event(payload)
+
+
+# ----------------------------------------------- wasmtime-py representation
+
+
+def test_wasmtime_representation(types: dict[str, Any]) -> None:
+    """Pins the wasmtime-py 50 shapes the codec relies on (see the module docstring)."""
+    payload: Any = types["payload"]
+    assert payload._tagged()  # text/json/failure share str, empty counts as object
+    assert encode(payload, Case("text", "x")) == Variant("text", "x")
+    assert encode(payload, Case("empty")) == Variant("empty", None)
+
+    message = types["command"].fields[1][1].cases[0][1].fields[1][1]  # websocket-send.message
+    assert not message._tagged()  # str vs bytes: untagged
+    assert encode(message, Case("binary", b"x")) == b"x"
+    assert decode(message, "t") == Case("text", "t")
+
+    command: Any = encode(types["command"], {"id": "1", "kind": Case("emit", {"topic": "t", "data_json": "{}"})})
+    assert isinstance(command, Record) and getattr(command, "id") == "1"
+    kind = getattr(command, "kind")
+    assert isinstance(kind, Variant) and kind.tag == "emit"  # command-kind is tagged
+    assert getattr(kind.payload, "data-json") == "{}"  # kebab-case attributes
+
+    tool_result = types["echo-tool-result"].params[0][1]
+    assert tool_result._tagged()  # two records
+    read_result = types["echo-read-result"].params[0][1]
+    assert not read_result._tagged()  # bytes vs record: bare payloads
+    assert encode(read_result, Ok(b"x")) == b"x"
+    write_result = types["echo-write-result"].params[0][1]
+    assert encode(write_result, Ok()) is None
+    assert decode(write_result, None) == Ok(None)
+
+    nested = types["echo-nested"].params[0][1]
+    assert nested._tagged()  # option<option<T>>: `none` and the inner option overlap
+    assert encode(nested, Some(None)) == Variant("some", None)
+    assert encode(nested, None) == Variant("none", None)
+    assert encode(types["echo-opt-u32"].params[0][1], None) is None
+    assert encode(types["perms"], frozenset({"exec_code"})) == {"exec-code"}
+    assert decode(types["error-code"], "invalid-input") == "invalid_input"
+
+
+# ------------------------------------------------------------- encode errors
+
+
+def error_of(ty: ValType, value: Any) -> str:
+    with pytest.raises(CodecError) as caught:
+        encode(ty, value)
+    assert isinstance(caught.value, ValueError)
+    return str(caught.value)
+
+
+def ws_command(connection: Any) -> dict[str, Any]:
+    return {"id": "1", "kind": Case("websocket_send", {"connection": connection, "message": Case("text", "x")})}
+
+
+@pytest.mark.parametrize(
+    ("type_name", "value", "message"),
+    [
+        ("command", ws_command(5), "$.kind.websocket_send.connection: expected string, got int"),
+        ("command", {"id": "1"}, "$: missing field 'kind'"),
+        ("command", {"id": "1", "kind": Case("nope")}, "$.kind: unknown case 'nope'"),
+        ("command", {"id": "1", "kind": "emit"}, "$.kind: expected Case(tag, value)"),
+        ("command", {**ws_command("c"), "extra": 1}, "$: unexpected field(s) 'extra'"),
+        ("command", {**ws_command("c"), "id": "1", "ID": 2}, "$: unexpected field(s) 'ID'"),
+        ("command", ["not", "a", "record"], "$: expected record (dict or dataclass), got list"),
+        ("event", {**event(Case("empty")), "correlation_id": 3}, "$.correlation_id: expected string, got int"),
+        ("event", {**event(Case("empty")), "attempt": -1}, "$.attempt: -1 out of range for u32"),
+        ("event", {**event(Case("empty")), "attempt": True}, "$.attempt: expected u32, got bool"),
+        ("event", {**event(Case("empty")), "created_at_ms": 2**64}, "$.created_at_ms: 18446744073709551616 out of"),
+        ("event", event(Case("empty", "x")), "$.payload: case 'empty' has no payload, got str"),
+        ("event", event(Case("binary", "text")), "$.payload.binary: expected list<u8> (bytes), got str"),
+        ("event", event(Case("closed", {"code": 70000, "reason": ""})), "$.payload.closed.code: 70000 out of range"),
+        ("event", event(Case("text", "\ud800")), "$.payload.text: string is not valid UTF-8"),
+        ("plugin-error", {**plugin_error(), "code": "nope"}, "$.code: unknown enum name 'nope'"),
+        ("plugin-error", {**plugin_error(), "code": 1}, "$.code: expected enum name"),
+        ("plugin-error", {**plugin_error(), "retryable": 1}, "$.retryable: expected bool, got int"),
+        ("perms", {"read", "fly"}, "$: unknown flag 'fly'"),
+        ("perms", "read", "$: expected flags (a set of names), got str"),
+        ("dir-entry", {"name": "a", "kind": "file", "size": 1.5}, "$.size: expected u64, got float"),
+        ("num", Case("small", 256), "$.small: 256 out of range for u8"),
+    ],
+    ids=lambda x: x if isinstance(x, str) else "",
+)
+def test_encode_error_paths(types: dict[str, Any], type_name: str, value: Any, message: str) -> None:
+    assert error_of(types[type_name], value).startswith(message)
+
+
+def test_encode_error_paths_in_containers(types: dict[str, Any]) -> None:
+    output = types["echo-output"].params[0][1]
+    bad = {"data_json": None, "commands": [ws_command("ok"), ws_command(None)]}
+    assert error_of(output, bad) == "$.commands[1].kind.websocket_send.connection: expected string, got None"
+    tool_result = types["echo-tool-result"].params[0][1]
+    assert error_of(tool_result, Ok({"summary": 1})) == "$.ok.summary: expected string, got int"
+    assert error_of(tool_result, {"summary": "x"}).startswith("$: expected Ok(value) or Err(value), got dict")
+    assert error_of(tool_result, Err({**plugin_error(), "code": "x"})).startswith("$.err.code: unknown enum")
+    ints = types["echo-ints"].params[0][1]
+    assert error_of(ints, (0,) * 9) == "$[8]: expected char (a one-character string), got int"
+    assert error_of(ints, (0, 0)) == "$: expected 9 elements, got 2"
+    assert error_of(ints, (0,) * 8 + ("ab",)).startswith("$[8]: expected char")
+    assert error_of(types["echo-f32"].params[0][1], 1e39) == "$: 1e+39 out of range for f32"
+    assert error_of(types["echo-f64"].params[0][1], "1.0") == "$: expected f64, got str"
+    assert error_of(types["echo-f64"].params[0][1], 10**400).endswith("out of range for f64")
+    entries_ty = types["echo-entries"].params[0][1]
+    assert error_of(entries_ty, [{"name": "a", "kind": "pipe", "size": 0}]).startswith("$[0].kind: unknown enum")
+    nested = types["echo-nested"].params[0][1]
+    assert error_of(nested, Some(Some(3))) == "$: expected string, got int"
+
+
+def test_func_codec_errors(echo: Echo) -> None:
+    func = echo.func("echo-command")
+    codec = FuncCodec(func, echo.store)
+    with pytest.raises(CodecError, match=r"^\$\.c\.kind\.websocket_send\.connection: expected string, got int$"):
+        codec.encode_params(ws_command(1))
+    with pytest.raises(CodecError, match=r"expected 1 argument\(s\) \(c\), got 2"):
+        codec.encode_params(ws_command("a"), ws_command("b"))
+    with pytest.raises(TypeError):
+        FuncCodec(func)
+    # The instance is still healthy: nothing reached wasmtime.
+    roundtrip(echo, "echo-command", ws_command("a"))
+
+
+def test_host_import_direction(engine: Engine, component: Component) -> None:
+    """decode_params / encode_result on a real host import type (yoi:host/fs.read-file)."""
+    fs = interface_items(engine, component, "yoi:host/fs@2.0.0", imported=True)
+    codec = FuncCodec(fs["read-file"])
+    assert codec.decode_params("data", "a/b.txt") == ["data", "a/b.txt"]
+    assert codec.encode_result(Ok(b"x")) == b"x"
+    raw_error: Any = codec.encode_result(Err({"code": "not_found", "message": "m"}))
+    assert isinstance(raw_error, Record) and getattr(raw_error, "code") == "not-found"
+    with pytest.raises(CodecError, match=r"^\$\.err\.code: unknown enum name 'gone'"):
+        codec.encode_result(Err({"code": "gone", "message": "m"}))
+    write = FuncCodec(fs["write-file"])
+    assert write.encode_result(Ok()) is None
+    log = interface_items(engine, component, "yoi:host/log@2.0.0", imported=True)
+    assert FuncCodec(log["write"]).encode_result(None) is None
