@@ -20,6 +20,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import wasmtime
 from wasmtime.component import Component
@@ -65,8 +66,15 @@ class CompiledComponentCache:
         key = hashlib.sha256(f"{component_sha256}|{self.fingerprint}".encode()).hexdigest()[:40]
         return self.directory / f"{key}.cwasm", self.directory / f"{key}.json"
 
-    def load(self, engine: wasmtime.Engine, component_bytes_or_path: bytes | Path, component_sha256: str) -> Component:
-        """The compiled component, from the cache when a good entry exists."""
+    def load(
+        self,
+        engine: wasmtime.Engine,
+        component_bytes_or_path: bytes | Path | Callable[[], bytes],
+        component_sha256: str,
+    ) -> Component:
+        """The compiled component, from the cache when a good entry exists.
+
+        The source may be a callable so the component is only read on a miss."""
         if self.directory is None:
             self.stats.misses += 1
             return self._compile(engine, component_bytes_or_path)
@@ -84,8 +92,8 @@ class CompiledComponentCache:
         return component
 
     @staticmethod
-    def _compile(engine: wasmtime.Engine, source: bytes | Path) -> Component:
-        data = source.read_bytes() if isinstance(source, Path) else source
+    def _compile(engine: wasmtime.Engine, source: bytes | Path | Callable[[], bytes]) -> Component:
+        data = source.read_bytes() if isinstance(source, Path) else source() if callable(source) else source
         return Component(engine, data)
 
     def _entry_is_good(self, artifact: Path, sidecar: Path) -> bool:

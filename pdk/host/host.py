@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import sys
 import threading
@@ -33,7 +32,7 @@ from .grants import GrantsFile, GrantSet
 from .imports import HostContext, build_linker
 from .instance import GuestFault, InstanceLimits, PluginInstance
 from .loader import PluginPackage, open_package
-from .tools import TOOLS_IFACE, ToolResult, codec_result, error_result, fault_result, new_call_id, result_from_guest, validate_input
+from .tools import TOOLS_IFACE, ToolResult, codec_result, error_result, fault_result, new_call_id, result_from_guest, schema_validator, validate_input
 from .world import ComponentShape, check_world, component_shape
 
 
@@ -60,6 +59,7 @@ class LoadedPlugin:
     load_seconds: float = 0.0
     tool_calls: int = 0
     tool_errors: dict[str, int] = field(default_factory=dict)
+    _validators: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
@@ -100,7 +100,10 @@ class LoadedPlugin:
                 raw = json.dumps(input, separators=(",", ":"), allow_nan=False)
             except (TypeError, ValueError) as exc:
                 return error_result(tool, call_id, ErrorCode.INVALID_INPUT, f"input is not JSON-serializable: {exc}")
-        _, refused = validate_input(tool, call_id, decl.input_schema, raw)
+        validator = self._validators.get(tool)
+        if validator is None:
+            validator = self._validators[tool] = schema_validator(decl.input_schema)
+        _, refused = validate_input(tool, call_id, validator, raw)
         if refused is not None:
             return refused
         try:
@@ -185,9 +188,8 @@ class Host:
 
     def inspect(self, package: PluginPackage) -> ComponentShape:
         """The component's real imports/exports (compiling or loading from cache)."""
-        component_bytes = package.component_bytes()
-        sha = hashlib.sha256(component_bytes).hexdigest()
-        component = self.cache.load(self.engine, component_bytes, sha)
+        sha = package.files.entry(package.manifest.runtime.component).sha256.hex()
+        component = self.cache.load(self.engine, package.component_bytes, sha)
         return component_shape(component, self.engine)
 
     def load(
@@ -209,10 +211,10 @@ class Host:
         package = open_package(path)
         manifest = package.manifest
         grant_set = self._grants_for(package, grants, dev_grants)
-        component_bytes = package.component_bytes()
-        sha = hashlib.sha256(component_bytes).hexdigest()
+        sha = package.files.entry(manifest.runtime.component).sha256.hex()
         try:
-            component = self.cache.load(self.engine, component_bytes, sha)
+            # Bytes are read (and re-verified against `sha`) only on a cache miss.
+            component = self.cache.load(self.engine, package.component_bytes, sha)
         except wasmtime.WasmtimeError as exc:
             raise PluginRefused("not_a_component", f"{manifest.runtime.component} is not a valid component: {str(exc).splitlines()[0]}") from None
         shape = component_shape(component, self.engine)

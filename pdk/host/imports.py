@@ -68,6 +68,8 @@ class HostContext:
 def _import_func_types(component: Component, engine: wasmtime.Engine) -> dict[tuple[str, str], FuncType]:
     types: dict[tuple[str, str], FuncType] = {}
     for iface, ext in component.type.imports(engine).items():
+        if not iface.startswith("yoi:host/"):
+            continue  # WASI comes from add_wasip2; walking its types costs milliseconds
         ty = ext.ty
         if isinstance(ty, ComponentInstanceType):
             for name, item in ty.exports(engine).items():

@@ -36,13 +36,17 @@ def open_package(path: str | Path) -> PluginPackage:
         if not manifest_path.is_file():
             raise ManifestError([Problem("", f"no plugin.toml in {source}")], str(manifest_path))
         # Validate first so a bad manifest is reported as such, not as a missing file.
-        parse_manifest_text(manifest_path.read_bytes(), str(manifest_path))
-        files = PackageFiles.from_directory(source, package_file_list(source))
+        first_read = manifest_path.read_bytes()
+        manifest = parse_manifest_text(first_read, str(manifest_path))
+        files = PackageFiles.from_directory(source, package_file_list(source, manifest.runtime.component))
+        checked = files.read("plugin.toml")
+        if checked != first_read:  # changed while loading: trust only the hashed copy
+            manifest = parse_manifest_text(checked, str(manifest_path))
     elif source.is_file():
         files = PackageFiles.from_archive(source)
+        manifest = parse_manifest_text(files.read("plugin.toml"), f"{source}:plugin.toml")
     else:
         raise PackageError(f"{source} does not exist", code="missing_file")
-    manifest = parse_manifest_text(files.read("plugin.toml"), f"{source}:plugin.toml" if source.is_file() else str(source / "plugin.toml"))
     if manifest.runtime.component not in files:
         hint = " Run `pdk build` first." if source.is_dir() else ""
         raise PackageError(f"the component {manifest.runtime.component!r} named in plugin.toml is missing.{hint}", code="missing_file")

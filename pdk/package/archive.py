@@ -294,7 +294,21 @@ class _DirectorySource:
         return b"".join(_read_directory_file(self.root, entry.path, entry.size + 1))
 
 
+# (dev, ino, size, mtime_ns, ctime_ns) -> sha256: any write to a file changes its
+# mtime/ctime, so a hit means unchanged content. Saves re-hashing an 18 MiB component
+# on every load in a long-lived process (a test session, `pdk run`).
+_HASH_MEMO: dict[tuple[int, int, int, int, int], bytes] = {}
+_HASH_MEMO_MAX = 256
+
+
 def _hash_directory_file(root: Path, rel: str, limits: PackageLimits) -> PackageEntry:
+    fd = _open_inside(root, rel)
+    st = os.fstat(fd)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if st.st_size <= limits.max_file_bytes and key in _HASH_MEMO:
+        os.close(fd)
+        return PackageEntry(rel, st.st_size, _HASH_MEMO[key])
+    os.close(fd)
     sha = hashlib.sha256()
     size = 0
     for chunk in _read_directory_file(root, rel, limits.max_file_bytes + 1):
@@ -304,7 +318,12 @@ def _hash_directory_file(root: Path, rel: str, limits: PackageLimits) -> Package
                 f"{show(rel)} is larger than {limits.max_file_bytes} bytes", code="entry_too_large", entry=rel
             )
         sha.update(chunk)
-    return PackageEntry(rel, size, sha.digest())
+    digest = sha.digest()
+    if size == st.st_size:
+        if len(_HASH_MEMO) >= _HASH_MEMO_MAX:
+            _HASH_MEMO.clear()
+        _HASH_MEMO[key] = digest
+    return PackageEntry(rel, size, digest)
 
 
 def _read_directory_file(root: Path, rel: str, max_bytes: int) -> Iterator[bytes]:
