@@ -26,7 +26,7 @@ class ComponentHost:
     Host imports return errors as `result` values, which componentize-py raises as
     `Err`; they become `HostApiError` here so plugin code sees one exception type."""
 
-    def __init__(self, err_type: type, log: Any, request: Any, fs: Any) -> None:
+    def __init__(self, err_type: type[BaseException], log: Any, request: Any, fs: Any) -> None:
         self._err = err_type
         self._log_mod = log
         self._request = request
@@ -79,7 +79,7 @@ class ComponentHost:
 class Bridge:
     """Implements the exported interfaces for one `Plugin` using binding types."""
 
-    def __init__(self, plugin: Plugin, *, types: Any, err: type, log: Any, request: Any, fs: Any) -> None:
+    def __init__(self, plugin: Plugin, *, types: Any, err: type[BaseException], log: Any, request: Any, fs: Any) -> None:
         self.plugin = plugin
         self.types = types
         self.err = err
