@@ -87,7 +87,7 @@ class Bridge:
 
     def _error(self, wire: WireError) -> BaseException:
         t = self.types
-        return self.err(  # type: ignore[no-any-return]
+        return self.err(
             t.PluginError(t.ErrorCode[wire.code.name], wire.message, wire.details_json, wire.retryable)
         )
 
