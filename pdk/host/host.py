@@ -97,7 +97,9 @@ class LoadedPlugin:
             raw = input.decode("utf-8", "replace") if isinstance(input, bytes) else input
         else:
             try:
-                raw = json.dumps(input, separators=(",", ":"), allow_nan=False)
+                # ensure_ascii=False: the input bound counts UTF-8 bytes, and `\uXXXX` escapes
+                # would make non-ASCII text count up to 6 bytes per character.
+                raw = json.dumps(input, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
             except (TypeError, ValueError) as exc:
                 return error_result(tool, call_id, ErrorCode.INVALID_INPUT, f"input is not JSON-serializable: {exc}")
         validator = self._validators.get(tool)

@@ -53,13 +53,18 @@ class GuestFault(Exception):
 
 
 def classify_trap(exc: Exception) -> GuestFault:
-    text = str(exc)
-    if "interrupt" in text or "epoch" in text:
+    text = str(exc).strip()
+    # wasmtime puts the reason after the backtrace ("error while executing at wasm
+    # backtrace: ... Caused by: wasm trap: interrupt"). Judge and report that reason:
+    # the first line says nothing, and frame names in the backtrace must not decide
+    # the kind.
+    _, found, cause = text.rpartition("Caused by:")
+    reason = " ".join(cause.split()) if found else (text.splitlines()[0] if text else type(exc).__name__)
+    if "interrupt" in reason or "epoch" in reason:
         return GuestFault("timeout", "the call exceeded its deadline and was stopped")
-    if "fuel" in text:
+    if "fuel" in reason:
         return GuestFault("fuel", "the call ran out of fuel and was stopped")
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return GuestFault("trap", bound_text(redact(f"the guest trapped: {first}"), 512))
+    return GuestFault("trap", bound_text(redact(f"the guest trapped: {reason}"), 512))
 
 
 @dataclass

@@ -75,7 +75,10 @@ def schema_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
 
 def validate_input(tool: str, call_id: str, validator: jsonschema.protocols.Validator, raw: str) -> tuple[Any, ToolResult | None]:
     """Bound, parse and schema-check a tool input on the host side, before any guest code runs."""
-    size = len(raw.encode("utf-8"))
+    try:
+        size = len(raw.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # a lone surrogate: not text any guest could receive
+        return None, error_result(tool, call_id, ErrorCode.INVALID_INPUT, f"input is not valid Unicode text (lone surrogate at index {exc.start})")
     if size > TOOL_INPUT_MAX_BYTES:
         return None, error_result(tool, call_id, ErrorCode.INVALID_INPUT, f"input is {size} bytes; the limit is {TOOL_INPUT_MAX_BYTES}")
     try:
