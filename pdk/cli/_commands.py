@@ -112,7 +112,8 @@ def cmd_call(args: argparse.Namespace) -> int:
         _print_json(result.to_json())
     elif result.ok:
         print(result.summary)
-        if result.content is not None and json.dumps(result.content, ensure_ascii=False) not in result.summary:
+        compact = json.dumps(result.content, separators=(",", ":"), ensure_ascii=False)
+        if result.content is not None and compact not in result.summary:
             print(json.dumps(result.content, indent=2, ensure_ascii=False))
     else:
         assert result.error is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -36,8 +37,15 @@ class EpochTicker:
         self._thread.start()
 
     def _run(self) -> None:
+        # Issue ticks by wall-clock time, catching up on wake-ups delayed by CPU load,
+        # so a deadline of N ticks stays close to N * interval seconds.
+        started = time.monotonic()
+        issued = 0
         while not self._stop.wait(self._interval):
-            self._engine.increment_epoch()
+            due = int((time.monotonic() - started) / self._interval)
+            while issued < due:
+                self._engine.increment_epoch()
+                issued += 1
 
     def ticks_for(self, seconds: float) -> int:
         return max(1, round(seconds / self._interval))
