@@ -51,9 +51,9 @@ import componentize_py_types
 from wit_world.imports import fs as _fs, log as _log, request as _request, types as _types
 
 import {module} as _app
-from pdk import _bridge
+from pdk import Plugin as _Plugin, _bridge
 
-_b = _bridge.Bridge(_app.{attr}, types=_types, err=componentize_py_types.Err, log=_log, request=_request, fs=_fs)
+_b = _bridge.Bridge({plugin_expr}, types=_types, err=componentize_py_types.Err, log=_log, request=_request, fs=_fs)
 {classes}'''
 
 _CLASS_TEMPLATES = {
@@ -243,6 +243,14 @@ def check_handlers(plan: _Plan, info: dict[str, Any]) -> None:
         )
 
 
+def _plugin_expr(attr: str | None) -> str:
+    if attr:
+        return f"_app.{attr}"
+    # Without [build] plugin, introspection accepted the module's one Plugin instance
+    # whatever its name; the entry module must find that same object.
+    return "next(v for v in vars(_app).values() if isinstance(v, _Plugin))"
+
+
 def _stage(plan: _Plan, stage: Path) -> None:
     for src in plan.sources:
         dest = stage / src.relative_to(plan.plugin_dir.resolve())
@@ -257,7 +265,7 @@ def _stage(plan: _Plan, stage: Path) -> None:
     classes = "\n\n".join(_CLASS_TEMPLATES[c] for c in WORLD_EXPORTS[plan.world])
     (stage / f"{ENTRY_MODULE}.py").write_text(
         _ENTRY_TEMPLATE.format(
-            module=plan.module, attr=plan.attr or "plugin", classes="\n\n" + classes,
+            module=plan.module, plugin_expr=_plugin_expr(plan.attr), classes="\n\n" + classes,
             preload="\n".join(f"import {m}  # noqa: F401" for m in (*STDLIB_PRELOAD, *plan.preload)),
         )
     )
@@ -347,7 +355,7 @@ def build(
         out = Path(tmp) / "component.wasm"
         code, output = _run_with_progress(componentize_command(wit_dir(), plan.world, ENTRY_MODULE, [stage], out), Path(tmp), progress)
         if code != 0 or not out.is_file():
-            raise translate_componentize_failure(output.replace(str(stage) + "/", ""))
+            raise translate_componentize_failure(output.replace(str(stage) + "/", ""), [stage, *(Path(p) for p in sys.path if p)])
         tmp_dest = plan.component.with_name(plan.component.name + ".tmp")
         shutil.move(str(out), tmp_dest)
         os.replace(tmp_dest, plan.component)

@@ -6,9 +6,11 @@ translate componentize-py's output after a failed run."""
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 # Module names componentize-py generates for the bindings; an app module with one of
 # these names shadows (or is shadowed by) the generated code.
@@ -89,30 +91,82 @@ def check_function_imports(path: Path, display: str) -> None:
                 )
 
 
-_C_EXT = re.compile(r"(ImportError|ModuleNotFoundError)[^\n]*?(?:No module named '([\w.]+)'|cannot import name[^\n]*|\(unknown location\))")
+# componentize-py mounts each `-p` directory as /0, /1, ...; `pdk build` passes the
+# staged plugin first, so /0/<file> is the author's code (or the generated entry / pdk).
+_FRAME = re.compile(r'File "/(\d+)/([^"]+)", line (\d+)')
+_EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit)\b.*$", re.M)
+_NOT_AUTHOR = ("yoi_component_entry.py", "pdk/")
 
 
-def translate_componentize_failure(output: str) -> BuildError:
-    """Map componentize-py's failure output to an actionable message."""
-    tail = "\n".join(output.strip().splitlines()[-12:])
-    if "unknown location" in output or re.search(r"\.so\b|\.pyd\b|cpython-3\d+-x86_64", output):
-        name = re.search(r"No module named '([\w.]+)'|from '([\w.]+)'", output)
-        which = f" ({next(g for g in name.groups() if g)})" if name else ""
+def _clean(output: str) -> str:
+    # With RUST_BACKTRACE set, componentize-py appends a Rust stack backtrace; none of
+    # it concerns the author, and it buries the Python error.
+    return output.split("\nStack backtrace:", 1)[0].strip()
+
+
+def _error_line(output: str) -> str | None:
+    caused = re.search(r"Caused by:\s*\n\s*(\S[^\n]*)", output)
+    if caused:
+        return caused.group(1).strip()
+    found = _EXC_LINE.findall(output)
+    return found[-1].strip() if found else None
+
+
+def _author_location(output: str) -> str | None:
+    own = [(path, line) for mount, path, line in _FRAME.findall(output) if mount == "0" and not path.startswith(_NOT_AUTHOR)]
+    return f"{own[-1][0]}:{own[-1][1]}" if own else None
+
+
+def host_extension_module(module: str, search_path: Iterable[Path]) -> Path | None:
+    """The host-built extension file (`.so`/`.pyd`) that provides `module`, if any.
+
+    componentize-py's CPython runs on wasm32-wasi and cannot load it, so it reports the
+    module as missing although it is installed."""
+    parts = module.split(".")
+    for base in search_path:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            candidate = Path(base, *parts[:-1], parts[-1] + suffix)
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def translate_componentize_failure(output: str, search_path: Iterable[Path] = ()) -> BuildError:
+    """Map componentize-py's failure output to one actionable paragraph (no traceback).
+
+    `search_path` is where the build looked for modules (stage, site-packages); it
+    tells a missing module from a C extension that exists only for the host."""
+    output = _clean(output)
+    error = _error_line(output)
+    where = _author_location(output)
+    at = f"{where}: " if where else ""
+    seen = f" (componentize-py: {error})" if error else ""
+    missing = re.search(r"No module named '([\w.]+)'", output)
+    extension = host_extension_module(missing.group(1), search_path) if missing else None
+    unknown_location = re.search(r"cannot import name [^\n]*\(unknown location\)", output)
+    if extension is not None or unknown_location or re.search(r"\.so\b|\.pyd\b|cpython-3\d+-x86_64", output):
+        name = missing.group(1) if missing else None
+        if name is None:
+            found = re.search(r"from '([\w.]+)'", output)
+            name = found.group(1) if found else None
+        which = f" ({name.split('.')[0]})" if name else ""
         return BuildError(
             "c_extension",
-            f"A dependency{which} is a C extension built for this machine's CPython. Components "
+            f"{at}a dependency{which} is a C extension built for this machine's CPython. Components "
             f"run CPython on wasm32-wasi, so only pure-Python packages (or wasm32-wasi wheels) can be "
-            f"bundled. Replace the dependency with a pure-Python one or drop it.\n{tail}",
+            f"bundled. Replace the dependency with a pure-Python one or drop it.{seen}",
         )
-    missing = re.search(r"No module named '([\w.]+)'", output)
     if missing:
         return BuildError(
             "missing_module",
-            f"componentize-py could not import {missing.group(1)!r}. Add the file or package to "
+            f"{at}componentize-py could not import {missing.group(1)!r}. Add the file or package to "
             f"[build] sources in plugin.toml (or install it as a pure-Python package in the "
-            f"active virtual environment).\n{tail}",
+            f"active virtual environment).{seen}",
         )
-    syntax = re.search(r'File "([^"]+)", line (\d+)[\s\S]*?SyntaxError: ([^\n]+)', output)
+    syntax = re.search(r'File "(?:/\d+/)?([^"]+)", line (\d+)[\s\S]*?SyntaxError: ([^\n]+)', output)
     if syntax:
         return BuildError("syntax_error", f"{syntax.group(1)}:{syntax.group(2)}: syntax error: {syntax.group(3)}")
+    if error:
+        return BuildError("componentize_failed", f"{at}componentize-py failed: {error}")
+    tail = "\n".join(output.splitlines()[-12:])
     return BuildError("componentize_failed", f"componentize-py failed:\n{tail}")

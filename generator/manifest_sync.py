@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import tomlkit
-from tomlkit.items import AoT, Table
+from tomlkit.container import Container
+from tomlkit.items import AoT, Comment, Table, Whitespace
 
 
 @dataclass
@@ -102,14 +103,51 @@ def tool_drift(doc: tomlkit.TOMLDocument, tools: list[dict[str, Any]]) -> Drift:
     return drift
 
 
+def _innermost_last(container: Container) -> Container:
+    """The container whose text ends `container`'s text (descending into sub-tables)."""
+    while container.body:
+        item = container.body[-1][1]
+        if isinstance(item, Table):
+            container = item.value
+        elif isinstance(item, AoT) and item.body:
+            container = item.body[-1].value
+        else:
+            break
+    return container
+
+
+def _pop_trailing_trivia(aot: AoT) -> list[Comment | Whitespace]:
+    """Remove and return the comments and blank lines that end the `[[tools]]` text.
+
+    tomlkit attaches a comment written above the *next* section (`# Data dir` above
+    `[[fs]]`) to the end of the preceding table; it belongs to that next section, so
+    it must stay where it is when the tool tables are rewritten."""
+    if not aot.body:
+        return []
+    container = _innermost_last(aot.body[-1].value)
+    trivia: list[Comment | Whitespace] = []
+    while container.body and container.body[-1][0] is None:
+        item = container.body[-1][1]
+        if not isinstance(item, (Comment, Whitespace)):
+            break
+        container.body.pop()
+        trivia.insert(0, item)
+    return trivia
+
+
 def sync_tools(doc: tomlkit.TOMLDocument, tools: list[dict[str, Any]]) -> Drift:
-    """Rewrite `[[tools]]` in place to match `tools`; returns what changed."""
+    """Rewrite `[[tools]]` in place to match `tools`; returns what changed.
+
+    The tool tables keep their position in the file, and everything that is not a
+    tool table (comments above the next section included) is left as written."""
     drift = tool_drift(doc, tools)
     if not drift:
         return drift
     existing = doc.get("tools")
     by_name: dict[str, Table] = {}
+    trivia: list[Comment | Whitespace] = []
     if isinstance(existing, AoT):
+        trivia = _pop_trailing_trivia(existing)
         by_name = {str(t.get("name")): t for t in existing}
     aot = tomlkit.aot()
     for spec in tools:
@@ -122,8 +160,17 @@ def sync_tools(doc: tomlkit.TOMLDocument, tools: list[dict[str, Any]]) -> Drift:
             del table["input_schema"]
         table["input_schema"] = _toml_value(spec["input_schema"])
         aot.append(table)
-    if "tools" in doc:
-        del doc["tools"]
     if tools:
-        doc.append("tools", aot)
+        if trivia:
+            tail = _innermost_last(aot.body[-1].value)
+            for item in trivia:
+                tail.append(None, item)
+        if isinstance(existing, AoT):
+            doc["tools"] = aot  # replaced where it was, not moved to the end
+        else:
+            if "tools" in doc:
+                del doc["tools"]
+            doc.append("tools", aot)
+    elif "tools" in doc:
+        del doc["tools"]
     return drift

@@ -1,0 +1,347 @@
+"""`plugin.toml` validation: every problem located by its TOML path, unknown fields
+rejected, the retired core-Wasm runtime refused with a clear message."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pdk.package.manifest import Manifest, ManifestError, Problem, load_manifest, parse_manifest, parse_manifest_text
+
+ROOT = Path(__file__).resolve().parents[2]
+
+VALID = """
+schema_version = 2
+id = "text-tools"
+name = "Text tools"
+version = "0.1.0"
+description = "Counts words."
+surfaces = ["tools"]
+host_apis = ["log"]
+
+[runtime]
+kind = "wasm-component"
+world = "tool"
+component = "build/plugin.wasm"
+
+[build]
+module = "app"
+sources = ["app.py"]
+
+[[tools]]
+name = "word_count"
+description = "Count the words in a text."
+
+[tools.input_schema]
+type = "object"
+required = ["text"]
+additionalProperties = false
+
+[tools.input_schema.properties]
+text = {type = "string", description = "The text."}
+unique = {type = "boolean", default = false}
+"""
+
+
+def valid() -> dict[str, Any]:
+    return tomllib.loads(VALID)
+
+
+def problems_of(data: dict[str, Any]) -> list[Problem]:
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(data)
+    return info.value.problems
+
+
+def paths_of(data: dict[str, Any]) -> list[str]:
+    return [p.path for p in problems_of(data)]
+
+
+def test_valid_manifest_parses_into_the_model() -> None:
+    m = parse_manifest_text(VALID)
+    assert isinstance(m, Manifest)
+    assert (m.id, m.name, m.version, m.surfaces, m.host_apis) == ("text-tools", "Text tools", "0.1.0", ("tools",), ("log",))
+    assert (m.runtime.kind, m.runtime.world, m.runtime.component) == ("wasm-component", "tool", "build/plugin.wasm")
+    assert m.build == {"module": "app", "sources": ["app.py"]}
+    tool = m.tool("word_count")
+    assert tool is not None and tool.input_schema["required"] == ["text"]
+    assert m.tool("missing") is None
+    assert m.referenced_files == ("build/plugin.wasm",)
+
+
+def test_the_example_manifest_is_valid() -> None:
+    m = load_manifest(ROOT / "examples" / "text-tools")
+    assert m.id == "text-tools" and [t.name for t in m.tools] == ["text_stats", "reshape"]
+
+
+def test_parse_manifest_text_accepts_bytes_and_reports_bad_toml() -> None:
+    assert parse_manifest_text(VALID.encode()).id == "text-tools"
+    with pytest.raises(ManifestError) as info:
+        parse_manifest_text("id = ", source="x/plugin.toml")
+    assert info.value.problems[0].message.startswith("not valid TOML")
+    assert str(info.value).startswith("x/plugin.toml: not valid TOML")
+    with pytest.raises(ManifestError):
+        parse_manifest_text(b"\xff\xfe")
+
+
+# -- unknown fields ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "path"),
+    [
+        (lambda d: d.update(nmae="typo"), "nmae"),
+        (lambda d: d["runtime"].update(wrld="tool"), "runtime.wrld"),
+        (lambda d: d["build"].update(modules=["app"]), "build.modules"),
+        (lambda d: d["tools"][0].update(inputs={}), "tools[0].inputs"),
+        (lambda d: d.update(permissions={"net": True}), "permissions"),
+    ],
+)
+def test_unknown_fields_are_rejected_with_their_path(edit: Any, path: str) -> None:
+    data = valid()
+    edit(data)
+    problems = problems_of(data)
+    assert [p.path for p in problems] == [path]
+    assert problems[0].message.startswith("unknown field (allowed: ")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    data = valid()
+    data.update(nmae="x", version="1.0", id="-x")
+    data["runtime"]["world"] = "tools"
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(data, "dir/plugin.toml")
+    assert {p.path for p in info.value.problems} == {"nmae", "id", "version", "runtime.world"}
+    assert str(info.value).startswith("dir/plugin.toml: ")
+    assert str(info.value).endswith("(and 3 more)")
+
+
+# -- runtime ----------------------------------------------------------------------------------
+
+
+def test_the_retired_wasm_runtime_is_refused_with_a_clear_message() -> None:
+    data = valid()
+    data["runtime"]["kind"] = "wasm"
+    (problem,) = problems_of(data)
+    assert problem.path == "runtime.kind"
+    assert "retired" in problem.message
+    assert '"wasm-component" is the only runtime' in problem.message
+    assert "pdk build" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "path", "fragment"),
+    [
+        ("kind", "docker", "runtime.kind", "unknown runtime 'docker'"),
+        ("world", "tools", "runtime.world", "unknown world 'tools'"),
+        ("component", "../plugin.wasm", "runtime.component", "relative path inside the package"),
+        ("component", "/abs/plugin.wasm", "runtime.component", "relative path inside the package"),
+        ("component", "build\\plugin.wasm", "runtime.component", "relative path inside the package"),
+        ("component", "build/plugin.bin", "runtime.component", "ending in .wasm"),
+        ("component", 7, "runtime.component", "must be a string, got integer"),
+    ],
+)
+def test_bad_runtime_values(field: str, value: Any, path: str, fragment: str) -> None:
+    data = valid()
+    data["runtime"][field] = value
+    found = [p for p in problems_of(data) if p.path == path]
+    assert found and fragment in found[0].message
+
+
+def test_missing_runtime_table_and_fields() -> None:
+    data = valid()
+    del data["runtime"]
+    assert paths_of(data) == ["runtime"]
+    data = valid()
+    data["runtime"] = {}
+    assert sorted(paths_of(data)) == ["runtime.component", "runtime.kind", "runtime.world"]
+
+
+# -- identity ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("plugin_id", ["-lead", ".hidden", "has space", "slash/id", "ünïcode", "a" * 129])
+def test_bad_ids(plugin_id: str) -> None:
+    data = valid()
+    data["id"] = plugin_id
+    (problem,) = problems_of(data)
+    assert problem.path == "id" and "1-128" in problem.message
+
+
+@pytest.mark.parametrize("plugin_id", ["a", "A.b_c-1", "9lives", "x" * 128])
+def test_good_ids(plugin_id: str) -> None:
+    data = valid()
+    data["id"] = plugin_id
+    assert parse_manifest(data).id == plugin_id
+
+
+@pytest.mark.parametrize("version", ["1.0", "v1.0.0", "01.0.0", "1.0.0.0", "1.0.0-", "latest"])
+def test_bad_versions(version: str) -> None:
+    data = valid()
+    data["version"] = version
+    (problem,) = problems_of(data)
+    assert problem.path == "version" and "is not a semantic version" in problem.message
+
+
+@pytest.mark.parametrize("version", ["0.0.0", "1.2.3-rc.1", "1.2.3+build.5", "10.20.30-alpha.1+meta"])
+def test_good_versions(version: str) -> None:
+    data = valid()
+    data["version"] = version
+    assert parse_manifest(data).version == version
+
+
+@pytest.mark.parametrize(("value", "fragment"), [(None, "is required"), (1, "is 1; this toolkit reads schema_version = 2")])
+def test_schema_version(value: Any, fragment: str) -> None:
+    data = valid()
+    if value is None:
+        del data["schema_version"]
+    else:
+        data["schema_version"] = value
+    (problem,) = problems_of(data)
+    assert problem.path == "schema_version" and fragment in problem.message
+
+
+def test_required_strings_and_types() -> None:
+    data = valid()
+    del data["id"]
+    data["name"] = 5
+    problems = {p.path: p.message for p in problems_of(data)}
+    assert problems == {"id": "is required", "name": "must be a string, got integer"}
+
+
+# -- surfaces vs world ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("world", "surfaces", "message"),
+    [
+        ("tool", ["services"], "'services' cannot be served by world 'tool'"),
+        ("service", ["tools"], "'tools' cannot be served by world 'service'"),
+        ("ingress", ["services"], "'services' cannot be served by world 'ingress'"),
+    ],
+)
+def test_surfaces_must_be_served_by_the_world(world: str, surfaces: list[str], message: str) -> None:
+    data = valid()
+    del data["tools"]
+    data["runtime"]["world"] = world
+    data["surfaces"] = surfaces
+    assert Problem("surfaces", message) in problems_of(data)
+
+
+@pytest.mark.parametrize(
+    ("world", "surfaces"),
+    [("plugin", ["tools", "services", "ingresses"]), ("service", ["services", "ingresses"]), ("ingress", ["ingresses"])],
+)
+def test_surfaces_a_world_can_serve(world: str, surfaces: list[str]) -> None:
+    data = valid()
+    del data["tools"]
+    data["runtime"]["world"] = world
+    data["surfaces"] = surfaces
+    assert parse_manifest(data).surfaces == tuple(surfaces)
+
+
+def test_surface_lists_are_checked() -> None:
+    data = valid()
+    data["surfaces"] = []
+    assert [p for p in problems_of(data) if p.path == "surfaces"][0].message.startswith("must declare at least one surface")
+    data = valid()
+    data["surfaces"] = ["tools", "widgets", "tools"]
+    messages = [p.message for p in problems_of(data) if p.path == "surfaces"]
+    assert any("unknown value 'widgets'" in m for m in messages) and "has duplicates" in messages
+    data = valid()
+    data["host_apis"] = ["net"]
+    assert [p.path for p in problems_of(data)] == ["host_apis"]
+
+
+def test_tools_declared_without_the_tools_surface() -> None:
+    data = valid()
+    data["runtime"]["world"] = "plugin"
+    data["surfaces"] = ["services"]
+    assert Problem("tools", "are declared but the surface 'tools' is not in surfaces") in problems_of(data)
+
+
+# -- tools and input schemas ------------------------------------------------------------------
+
+
+def with_schema(schema: Any) -> dict[str, Any]:
+    data = valid()
+    data["tools"][0]["input_schema"] = schema
+    return data
+
+
+SCHEMA = "tools[0].input_schema"
+
+
+@pytest.mark.parametrize(
+    ("schema", "path", "fragment"),
+    [
+        ({"type": "object", "oneOf": []}, f"{SCHEMA}.oneOf", "unsupported JSON Schema keyword"),
+        ({"type": "object", "$ref": "#/x"}, f"{SCHEMA}.$ref", "unsupported JSON Schema keyword"),
+        (
+            {"type": "object", "properties": {"a": {"type": "string", "if": {}}}},
+            f"{SCHEMA}.properties.a.if",
+            "unsupported JSON Schema keyword",
+        ),
+        ({"type": "array", "items": {"type": "string"}}, f"{SCHEMA}.type", 'the root of an input schema must be "object"'),
+        ({"properties": {}}, f"{SCHEMA}.type", 'the root of an input schema must be "object"'),
+        ({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a", "b"]}, f"{SCHEMA}.required", "names 'b', which is not a property"),
+        ({"type": "object", "required": "a"}, f"{SCHEMA}.required", "must be a list of property names"),
+        ({"type": "object", "properties": {"a": {"type": "text"}}}, f"{SCHEMA}.properties.a.type", "unknown type 'text'"),
+        ({"type": "object", "properties": {"a": {"type": "array", "items": 3}}}, f"{SCHEMA}.properties.a.items", "must be a schema or a boolean"),
+        ({"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}, {"not": {}}]}}}, f"{SCHEMA}.properties.a.anyOf[1].not", "unsupported"),
+        ({"type": "object", "properties": {"a": {"enum": "x"}}}, f"{SCHEMA}.properties.a.enum", "must be a list"),
+        ({"type": "object", "properties": []}, f"{SCHEMA}.properties", "must be a table"),
+        ("object", SCHEMA, "a schema must be a table"),
+    ],
+)
+def test_bad_input_schemas(schema: Any, path: str, fragment: str) -> None:
+    problems = problems_of(with_schema(schema))
+    assert any(p.path == path and fragment in p.message for p in problems), problems
+
+
+def test_the_supported_subset_is_accepted() -> None:
+    schema = {
+        "type": "object",
+        "title": "Input",
+        "description": "All keywords.",
+        "additionalProperties": False,
+        "required": ["a"],
+        "properties": {
+            "a": {"type": "string", "minLength": 1, "maxLength": 9, "pattern": "^x", "format": "date", "examples": ["x"]},
+            "b": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 5}, "minItems": 1, "maxItems": 3},
+            "c": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": "d"},
+            "d": {"enum": ["x", "y"]},
+            "e": {"const": 1},
+            "f": {"type": "object", "additionalProperties": {"type": "number"}},
+            "g": {"type": ["string", "null"]},
+        },
+    }
+    assert parse_manifest(with_schema(schema)).tools[0].input_schema == schema
+
+
+def test_a_missing_input_schema_means_an_empty_object() -> None:
+    data = valid()
+    del data["tools"][0]["input_schema"]
+    assert parse_manifest(data).tools[0].input_schema == {"type": "object"}
+
+
+def test_tool_entries_are_checked() -> None:
+    data = valid()
+    data["tools"].append(copy.deepcopy(data["tools"][0]))
+    data["tools"].append({"name": "Bad Name", "description": "x" * 5000})
+    data["tools"].append({"description": "nameless"})
+    problems = {(p.path, p.message) for p in problems_of(data)}
+    assert ("tools[1].name", "duplicate tool 'word_count'") in problems
+    assert ("tools[2].name", "must be 1-64 of [a-z0-9_.-], starting with a letter") in problems
+    assert ("tools[2].description", "is longer than 4096 bytes") in problems
+    assert ("tools[3].name", "is required") in problems
+
+
+def test_tools_must_be_an_array_of_tables() -> None:
+    data = valid()
+    data["tools"] = {"name": "x"}
+    assert paths_of(data) == ["tools"]
