@@ -283,24 +283,38 @@ def componentize_command(wit: Path, world: str, app: str, python_path: list[Path
     return cmd + ["-o", str(out)]
 
 
-def _run_with_progress(cmd: list[str], cwd: Path, progress: TextIO | None) -> tuple[int, str]:
-    proc = subprocess.Popen(cmd, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    chunks: list[str] = []
-    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read() if proc.stdout else ""), daemon=True)
-    reader.start()
-    start = time.monotonic()
-    live = progress is not None and progress.isatty()
-    if progress is not None and not live:
-        print("componentize-py: building...", file=progress, flush=True)
-    while proc.poll() is None:
+class _Componentize:
+    """A running componentize-py child whose output is collected in the background."""
+
+    def __init__(self, cmd: list[str], cwd: Path) -> None:
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._chunks: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        if self.proc.stdout is not None:
+            self._chunks.append(self.proc.stdout.read())
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self._reader.join()
+
+    def wait(self, progress: TextIO | None) -> tuple[int, str]:
+        live = progress is not None and progress.isatty()
+        if progress is not None and not live:
+            print("componentize-py: building...", file=progress, flush=True)
+        while self.proc.poll() is None:
+            if live and progress is not None:
+                progress.write(f"\rcomponentize-py: building... {time.monotonic() - self.started:4.1f}s")
+                progress.flush()
+            time.sleep(0.1)
+        self._reader.join()
         if live and progress is not None:
-            progress.write(f"\rcomponentize-py: building... {time.monotonic() - start:4.1f}s")
-            progress.flush()
-        time.sleep(0.1)
-    reader.join()
-    if live and progress is not None:
-        progress.write(f"\rcomponentize-py: done in {time.monotonic() - start:.1f}s      \n")
-    return proc.returncode, "".join(chunks)
+            progress.write(f"\rcomponentize-py: done in {time.monotonic() - self.started:.1f}s      \n")
+        return self.proc.returncode, "".join(self._chunks)
 
 
 def build(
@@ -331,38 +345,47 @@ def build(
         and plan.component.is_file()
         and record.get("size") == plan.component.stat().st_size
     )
-    info = record["info"] if fresh and record is not None else introspect(plan)
-    check_handlers(plan, info)
-    drift = tool_drift(plan.doc, info.get("tools", []))
-    if check_only:
-        if drift:
-            raise BuildError("manifest_drift", f"plugin.toml disagrees with the code: {drift.describe()}. Run `pdk build` to update it.")
-        if not fresh:
-            raise BuildError("stale_component", f"{plan.component} is missing or older than its sources. Run `pdk build`.")
+    tools_of = lambda info: [t["name"] for t in info.get("tools", [])]  # noqa: E731
+    if fresh or check_only:
+        info = record["info"] if fresh and record is not None else introspect(plan)
+        check_handlers(plan, info)
+        drift = tool_drift(plan.doc, info.get("tools", []))
+        if check_only:
+            if drift:
+                raise BuildError("manifest_drift", f"plugin.toml disagrees with the code: {drift.describe()}. Run `pdk build` to update it.")
+            if not fresh:
+                raise BuildError("stale_component", f"{plan.component} is missing or older than its sources. Run `pdk build`.")
+        updated = _write_manifest(plan, info) if drift else False
         assert record is not None
-        return BuildResult(plan.component, plan.world, True, False, time.monotonic() - started, record["sha256"], record["size"], [t["name"] for t in info.get("tools", [])])
-    updated = _write_manifest(plan, info) if drift else False
-    if fresh:
-        assert record is not None
-        return BuildResult(plan.component, plan.world, True, updated, time.monotonic() - started, record["sha256"], record["size"], [t["name"] for t in info.get("tools", [])])
+        return BuildResult(plan.component, plan.world, True, updated, time.monotonic() - started, record["sha256"], record["size"], tools_of(info))
     if on_componentize is not None:
         on_componentize()
-    plan.component.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pdk-build-") as tmp:
         stage = Path(tmp) / "stage"
         stage.mkdir()
         _stage(plan, stage)
         out = Path(tmp) / "component.wasm"
-        code, output = _run_with_progress(componentize_command(wit_dir(), plan.world, ENTRY_MODULE, [stage], out), Path(tmp), progress)
+        child = _Componentize(componentize_command(wit_dir(), plan.world, ENTRY_MODULE, [stage], out), Path(tmp))
+        # Introspection (a child CPython importing the app) overlaps componentize-py, so
+        # on two or more cores a full build costs about what componentize-py alone does.
+        try:
+            info = introspect(plan)
+            check_handlers(plan, info)
+        except BaseException:
+            child.kill()
+            raise
+        updated = _write_manifest(plan, info) if tool_drift(plan.doc, info.get("tools", [])) else False
+        code, output = child.wait(progress)
         if code != 0 or not out.is_file():
             raise translate_componentize_failure(output.replace(str(stage) + "/", ""), [stage, *(Path(p) for p in sys.path if p)])
+        plan.component.parent.mkdir(parents=True, exist_ok=True)
         tmp_dest = plan.component.with_name(plan.component.name + ".tmp")
         shutil.move(str(out), tmp_dest)
         os.replace(tmp_dest, plan.component)
     digest = _sha256_file(plan.component)
     size = plan.component.stat().st_size
     _record_path(plan.component).write_text(json.dumps({"key": key, "sha256": digest, "size": size, "info": info}, indent=1))
-    return BuildResult(plan.component, plan.world, False, updated, time.monotonic() - started, digest, size, [t["name"] for t in info.get("tools", [])])
+    return BuildResult(plan.component, plan.world, False, updated, time.monotonic() - started, digest, size, tools_of(info))
 
 
 def _write_manifest(plan: _Plan, info: dict[str, Any]) -> bool:

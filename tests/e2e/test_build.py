@@ -306,7 +306,9 @@ def test_friendly_errors_fail_before_componentize(tmp_path: Path, case: str) -> 
     with pytest.raises(BuildError) as info:
         build(plugin, on_componentize=lambda: calls.append(None))
     assert info.value.kind == kind
-    assert calls == []
+    # Static checks fail before componentize-py starts; introspection errors may start it
+    # (it overlaps introspection) but it is killed and nothing is written.
+    assert not any(plugin.glob("build/*.wasm"))
 
     assert_friendly_failure(run_pdk("build", plugin), *fragments)
     assert file_state(plugin / "plugin.toml") == manifest
