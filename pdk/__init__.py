@@ -14,7 +14,24 @@ library and is bundled into every component.
         return {"count": len(set(words) if unique else words)}
 """
 
+from . import commands
 from ._api import Files, Http, Logger, fs, http, log
+from ._events import (
+    CloseInfo,
+    Command,
+    Emit,
+    Event,
+    HttpRequest,
+    LogCommand,
+    Output,
+    Status,
+    StatusUpdate,
+    WebSocketSend,
+    emit,
+    http_request,
+    status_update,
+    websocket_send,
+)
 from ._host import DirEntry, HostApiError, HttpResponse
 from ._plugin import Plugin, ToolOutput, ToolSpec
 from .errors import ErrorCode, PluginError, RetryableError, ToolError
@@ -22,6 +39,21 @@ from .errors import ErrorCode, PluginError, RetryableError, ToolError
 __version__ = "0.1.0"
 
 __all__ = [
+    "CloseInfo",
+    "Command",
+    "Emit",
+    "Event",
+    "HttpRequest",
+    "LogCommand",
+    "Output",
+    "Status",
+    "StatusUpdate",
+    "WebSocketSend",
+    "commands",
+    "emit",
+    "http_request",
+    "status_update",
+    "websocket_send",
     "DirEntry",
     "ErrorCode",
     "Files",

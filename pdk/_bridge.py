@@ -12,8 +12,9 @@ from typing import Any
 
 from . import _host
 from ._host import DirEntry, HostApiError, HttpResponse
-from ._plugin import Plugin
-from ._wire import WireError, error_from_exception
+from ._events import CloseInfo, Command, Emit, Event, HttpRequest, LogCommand, StatusUpdate, WebSocketSend
+from ._plugin import Plugin, WireStatus
+from ._wire import WireError, dumps, error_from_exception
 
 
 def _snake(enum_member: Any) -> str:
@@ -97,3 +98,57 @@ class Bridge:
         except BaseException as exc:  # noqa: BLE001 - nothing may escape an export
             raise self._error(error_from_exception(exc)) from None
         return self.types.ToolOutput(out.summary, out.content_json)
+
+    # -- lifecycle and events ------------------------------------------------------------------
+
+    def _status(self, status: WireStatus) -> Any:
+        return self.types.PluginStatus(status.healthy, status.data_json)
+
+    def lifecycle_start(self, config_json: str) -> Any:
+        try:
+            return self._status(self.plugin.run_start(config_json))
+        except BaseException as exc:  # noqa: BLE001
+            raise self._error(error_from_exception(exc)) from None
+
+    def lifecycle_stop(self) -> Any:
+        try:
+            return self._status(self.plugin.run_stop())
+        except BaseException as exc:  # noqa: BLE001
+            raise self._error(error_from_exception(exc)) from None
+
+    def lifecycle_status(self) -> Any:
+        # status() returns no result type, so a failing reporter means "unhealthy".
+        try:
+            return self._status(self.plugin.run_status())
+        except BaseException as exc:  # noqa: BLE001
+            return self.types.PluginStatus(False, dumps({"error": error_from_exception(exc).message}))
+
+    def _event(self, e: Any) -> Event:
+        case = type(e.payload).__name__.split("_", 1)[1].lower()
+        value: Any = getattr(e.payload, "value", None)
+        payload: Any = CloseInfo(value.code, value.reason) if case == "closed" else value
+        return Event(e.id, e.ingress, e.source, e.kind, case, payload, e.created_at_ms, e.attempt, e.correlation_id)  # type: ignore[arg-type]
+
+    def _command(self, c: Command) -> Any:
+        t = self.types
+        if isinstance(c, WebSocketSend):
+            message = t.Message_Text(c.text) if c.text is not None else t.Message_Binary(c.binary)
+            kind: Any = t.CommandKind_WebsocketSend(t.WebsocketSend(c.connection, message))
+        elif isinstance(c, HttpRequest):
+            kind = t.CommandKind_HttpRequest(t.HttpRequest(c.method, c.url, list(c.headers), c.body))
+        elif isinstance(c, Emit):
+            kind = t.CommandKind_Emit(t.Emit(c.topic, dumps(c.data)))
+        elif isinstance(c, LogCommand):
+            kind = t.CommandKind_Log(t.LogRecord(t.LogLevel[c.level.upper()], c.message))
+        elif isinstance(c, StatusUpdate):
+            kind = t.CommandKind_StatusUpdate(t.PluginStatus(c.healthy, None if c.data is None else dumps(c.data)))
+        else:  # run_event already refused anything else
+            raise TypeError(f"not a command: {type(c).__name__}")
+        return t.Command(c.id, kind)
+
+    def events_handle(self, event: Any) -> Any:
+        try:
+            out = self.plugin.run_event(self._event(event))
+            return self.types.ServiceOutput(out.data_json, [self._command(c) for c in out.commands])
+        except BaseException as exc:  # noqa: BLE001
+            raise self._error(error_from_exception(exc)) from None

@@ -5,13 +5,15 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, get_type_hints
 
-from ._decode import DecodeError, decode_arguments
+from ._decode import DecodeError, decode_arguments, decode_value
 from ._encode import EncodeError, to_json_value
+from ._events import COMMAND_TYPES, Command, Event, Output, Status, command_payload_size
 from ._schema import input_schema_for
 from ._wire import WireToolOutput, dumps, tool_output
 from .errors import ErrorCode, PluginError, ToolError
+from .limits import COMMAND_PAYLOAD_MAX_BYTES, COMMANDS_PER_OUTPUT_MAX, SERVICE_OUTPUT_MAX_BYTES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,14 +60,185 @@ def _check_tool_name(name: str) -> None:
         )
 
 
+@dataclass
+class EventHandlerSpec:
+    """A registered `@plugin.on_event` handler."""
+
+    ingress: str
+    kinds: tuple[str, ...] | None
+    func: Callable[..., Any]
+    takes_state: bool
+
+
+@dataclass(frozen=True)
+class WireStatus:
+    healthy: bool
+    data_json: str | None
+
+
+@dataclass(frozen=True)
+class WireOutput:
+    data_json: str | None
+    commands: list[Command]
+
+
+def _positional_count(func: Callable[..., Any]) -> int:
+    params = inspect.signature(func).parameters.values()
+    return sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty)
+
+
+def _first_param_hint(func: Callable[..., Any]) -> Any:
+    params = list(inspect.signature(func).parameters.values())
+    if not params:
+        return None
+    try:
+        hints = get_type_hints(func)
+    except Exception:  # unresolvable hints: treat the config as plain JSON
+        return None
+    return hints.get(params[0].name)
+
+
 class Plugin:
     """A Yoi plugin: tools, and (for services and ingresses) lifecycle and event handlers.
 
     Create one at module level (`plugin = Plugin()`) and decorate plain functions.
-    The functions stay ordinary Python: unit tests call them directly."""
+    The functions stay ordinary Python: unit tests call them directly.
+
+    Service state: whatever `@plugin.on_start` returns becomes `plugin.state`; it is
+    passed to event handlers, `@plugin.status` and `@plugin.on_stop`, and tools of a
+    combined plugin can read it as `plugin.state`."""
 
     def __init__(self) -> None:
         self.tools: dict[str, ToolSpec] = {}
+        self.event_handlers: list[EventHandlerSpec] = []
+        self.state: Any = None
+        self.running = False
+        self._start: Callable[..., Any] | None = None
+        self._stop: Callable[..., Any] | None = None
+        self._status: Callable[..., Any] | None = None
+
+    # -- lifecycle and events ------------------------------------------------------------------
+
+    def on_start(self, func: F) -> F:
+        """Register the start handler: `(config) -> initial state`. A dataclass or
+        TypedDict hint on `config` validates the operator's config."""
+        self._start = func
+        return func
+
+    def on_stop(self, func: F) -> F:
+        """Register the stop handler: `(state) -> None`."""
+        self._stop = func
+        return func
+
+    def status(self, func: F) -> F:
+        """Register the status reporter: `(state) -> dict | Status`. Must be cheap."""
+        self._status = func
+        return func
+
+    def on_event(self, ingress: str, *, kinds: list[str] | tuple[str, ...] | None = None) -> Callable[[F], F]:
+        """Register a handler for events of `ingress` (as declared in plugin.toml),
+        optionally only of some `kinds`. The handler is `(state, event)` or `(event)`
+        and returns None, a command, a list of commands, or `Output(commands, data)`."""
+
+        def register(func: F) -> F:
+            wanted = tuple(kinds) if kinds is not None else None
+            for h in self.event_handlers:
+                if h.ingress == ingress and (h.kinds is None or wanted is None or set(h.kinds) & set(wanted)):
+                    raise ValueError(f"two handlers for ingress {ingress!r} overlap on kinds {wanted or 'all'}")
+            self.event_handlers.append(EventHandlerSpec(ingress, wanted, func, _positional_count(func) >= 2))
+            return func
+
+        return register
+
+    def describe_handlers(self) -> dict[str, Any]:
+        """What `pdk build` compares with plugin.toml."""
+        ingresses: dict[str, list[str] | None] = {}
+        for h in self.event_handlers:
+            if h.kinds is None or ingresses.get(h.ingress, []) is None:
+                ingresses[h.ingress] = None
+            else:
+                ingresses[h.ingress] = sorted(set(ingresses.get(h.ingress) or []) | set(h.kinds))
+        return {
+            "ingresses": ingresses,
+            "has_start": self._start is not None,
+            "has_stop": self._stop is not None,
+            "has_status": self._status is not None,
+        }
+
+    def run_start(self, config_json: str) -> WireStatus:
+        try:
+            config = json.loads(config_json) if config_json else {}
+        except ValueError as exc:
+            raise PluginError(f"config is not valid JSON: {exc}", code=ErrorCode.INVALID_INPUT) from None
+        if self._start is not None:
+            hint = _first_param_hint(self._start)
+            if hint is not None and hint not in (dict, Any):
+                try:
+                    config = decode_value(hint, config)
+                except DecodeError as exc:
+                    raise PluginError(f"config: {exc}", code=ErrorCode.INVALID_INPUT) from None
+            self.state = self._start(config)
+        else:
+            self.state = {}
+        self.running = True
+        return self.run_status()
+
+    def run_stop(self) -> WireStatus:
+        try:
+            if self._stop is not None:
+                self._stop(self.state)
+        finally:
+            self.running = False
+        status = WireStatus(healthy=True, data_json=None)
+        self.state = None
+        return status
+
+    def run_status(self) -> WireStatus:
+        if self._status is None:
+            return WireStatus(healthy=self.running, data_json=None)
+        result = self._status(self.state)
+        if isinstance(result, Status):
+            return WireStatus(result.healthy, None if result.data is None else dumps(to_json_value(result.data)))
+        return WireStatus(self.running, None if result is None else dumps(to_json_value(result)))
+
+    def _handler_for(self, event: Event) -> EventHandlerSpec:
+        for h in self.event_handlers:
+            if h.ingress == event.ingress and (h.kinds is None or event.kind in h.kinds):
+                return h
+        raise PluginError(
+            f"no handler for events of kind {event.kind!r} on ingress {event.ingress!r}",
+            code=ErrorCode.UNSUPPORTED,
+        )
+
+    def run_event(self, event: Event) -> WireOutput:
+        """Dispatch one event and bound what the handler returned."""
+        handler = self._handler_for(event)
+        result = handler.func(self.state, event) if handler.takes_state else handler.func(event)
+        data: Any = None
+        if isinstance(result, Output):
+            commands, data = list(result.commands), result.data
+        elif result is None:
+            commands = []
+        elif isinstance(result, COMMAND_TYPES):
+            commands = [result]
+        elif isinstance(result, (list, tuple)):
+            commands = list(result)
+        else:
+            raise PluginError(
+                f"handler returned {type(result).__name__}; return None, a command, a list of commands or Output(...)",
+                code=ErrorCode.INVALID_OUTPUT,
+            )
+        for i, c in enumerate(commands):
+            if not isinstance(c, COMMAND_TYPES):
+                raise PluginError(f"commands[{i}] is a {type(c).__name__}, not a command", code=ErrorCode.INVALID_OUTPUT)
+            if command_payload_size(c) > COMMAND_PAYLOAD_MAX_BYTES:
+                raise PluginError(f"commands[{i}] payload exceeds {COMMAND_PAYLOAD_MAX_BYTES} bytes", code=ErrorCode.INVALID_OUTPUT)
+        if len(commands) > COMMANDS_PER_OUTPUT_MAX:
+            raise PluginError(f"{len(commands)} commands; at most {COMMANDS_PER_OUTPUT_MAX} per event", code=ErrorCode.INVALID_OUTPUT)
+        data_json = None if data is None else dumps(to_json_value(data))
+        if data_json is not None and len(data_json.encode("utf-8")) > SERVICE_OUTPUT_MAX_BYTES:
+            raise PluginError("output data is too large", code=ErrorCode.INVALID_OUTPUT)
+        return WireOutput(data_json, commands)
 
     # -- tools ---------------------------------------------------------------------------
 

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
-from pdk.limits import DESCRIPTION_MAX_BYTES, NAME_MAX_LEN, PLUGIN_ID_MAX_LEN
+from pdk.limits import (
+    DESCRIPTION_MAX_BYTES,
+    MAX_ATTEMPTS_MAX,
+    NAME_MAX_LEN,
+    PLUGIN_ID_MAX_LEN,
+    QUEUE_CAPACITY_MAX,
+    RETRY_BACKOFF_MAX_MS,
+    TIMER_MIN_INTERVAL_MS,
+)
 
 SCHEMA_VERSION = 2
 RUNTIME_KIND = "wasm-component"
@@ -72,13 +80,24 @@ class ToolDecl:
     input_schema: dict[str, Any]
 
 
+INGRESS_SOURCES = ("manual", "http", "timer", "websocket")
+
+
 @dataclass(frozen=True)
 class HandlerDecl:
-    """A `[[services]]` or `[[ingresses]]` entry (semantics belong to the runtime)."""
+    """A `[[services]]` or `[[ingresses]]` entry. `raw` keeps the validated table."""
 
     name: str
     description: str
     raw: dict[str, Any]
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(self.raw.get("sources", ("manual",)))
+
+    @property
+    def event_kinds(self) -> tuple[str, ...]:
+        return tuple(self.raw.get("event_kinds", ()))
 
 
 @dataclass(frozen=True)
@@ -269,6 +288,68 @@ def _parse_tools(raw: Any, c: _Checker) -> tuple[ToolDecl, ...]:
     return tuple(tools)
 
 
+_SERVICE_KEYS = {"name", "description"}
+_INGRESS_KEYS = {
+    "name", "description", "sources", "event_kinds", "payload_schema", "http_path", "timer",
+    "queue_capacity", "max_attempts", "retry_backoff_ms", "connections",
+}
+_CONNECTION_KEYS = {"name", "url", "event_kinds", "subprotocols"}
+_PATH_RE = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+
+
+def _int_in(table: Mapping[str, Any], key: str, path: str, lo: int, hi: int, c: _Checker) -> None:
+    if key in table:
+        v = table[key]
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            c.add(f"{path}.{key}", f"must be an integer from {lo} to {hi}")
+
+
+def _check_ingress(entry: Mapping[str, Any], path: str, c: _Checker) -> None:
+    sources = c.string_list(entry, "sources", path, INGRESS_SOURCES) if "sources" in entry else ("manual",)
+    kinds = entry.get("event_kinds")
+    if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) and _NAME_RE.match(k) for k in kinds):
+        c.add(f"{path}.event_kinds", "must be a non-empty list of kind names ([a-z0-9_.-])")
+    if "payload_schema" in entry:
+        found: list[Problem] = []
+        check_schema_subset(entry["payload_schema"], f"{path}.payload_schema", found, root=False)
+        c.problems.extend(found)
+    if "http" in sources:
+        http_path = entry.get("http_path")
+        if not isinstance(http_path, str) or not _PATH_RE.match(http_path) or "//" in http_path or "/../" in http_path + "/":
+            c.add(f"{path}.http_path", 'is required for the "http" source: an absolute path such as "/hooks/github"')
+    elif "http_path" in entry:
+        c.add(f"{path}.http_path", 'is only used with the "http" source')
+    if "timer" in sources:
+        timer = entry.get("timer")
+        if not isinstance(timer, dict) or set(timer) - {"interval_ms"}:
+            c.add(f"{path}.timer", 'is required for the "timer" source: {interval_ms = N}')
+        else:
+            _int_in(timer, "interval_ms", f"{path}.timer", TIMER_MIN_INTERVAL_MS, 86_400_000, c)
+            if "interval_ms" not in timer:
+                c.add(f"{path}.timer.interval_ms", "is required")
+    _int_in(entry, "queue_capacity", path, 1, QUEUE_CAPACITY_MAX, c)
+    _int_in(entry, "max_attempts", path, 1, MAX_ATTEMPTS_MAX, c)
+    _int_in(entry, "retry_backoff_ms", path, 0, RETRY_BACKOFF_MAX_MS, c)
+    connections = entry.get("connections", [])
+    if not isinstance(connections, list):
+        c.add(f"{path}.connections", "must be an array of tables")
+        return
+    if connections and "websocket" not in sources:
+        c.add(f"{path}.connections", 'need the "websocket" source')
+    for j, conn in enumerate(connections):
+        cpath = f"{path}.connections[{j}]"
+        if not isinstance(conn, dict):
+            c.add(cpath, "must be a table")
+            continue
+        c.unknown_keys(conn, _CONNECTION_KEYS, cpath)
+        name = c.string(conn, "name", cpath)
+        if name and not _NAME_RE.match(name):
+            c.add(f"{cpath}.name", "must be 1-64 of [a-z0-9_.-], starting with a letter")
+        url = c.string(conn, "url", cpath)
+        if url and not url.startswith(("ws://", "wss://")):
+            c.add(f"{cpath}.url", "must be a ws:// or wss:// URL")
+
+
 def _parse_handlers(raw: Any, key: str, c: _Checker) -> tuple[HandlerDecl, ...]:
     if raw is None:
         return ()
@@ -282,13 +363,18 @@ def _parse_handlers(raw: Any, key: str, c: _Checker) -> tuple[HandlerDecl, ...]:
         if not isinstance(entry, dict):
             c.add(path, "must be a table")
             continue
+        c.unknown_keys(entry, _INGRESS_KEYS if key == "ingresses" else _SERVICE_KEYS, path)
         name = c.string(entry, "name", path)
         if name and not _NAME_RE.match(name):
             c.add(f"{path}.name", "must be 1-64 of [a-z0-9_.-], starting with a letter")
         if name in seen:
             c.add(f"{path}.name", f"duplicate name {name!r}")
         seen.add(name)
+        if key == "ingresses":
+            _check_ingress(entry, path, c)
         out.append(HandlerDecl(name, c.string(entry, "description", path, required=False), dict(entry)))
+    if key == "services" and len(out) > 1:
+        c.add(key, "a plugin has at most one service (one lifecycle per instance)")
     return tuple(out)
 
 
@@ -331,6 +417,10 @@ def parse_manifest(data: Mapping[str, Any], source: str = "plugin.toml") -> Mani
         for s in surfaces:
             if s not in WORLD_SURFACES[runtime.world]:
                 c.add("surfaces", f"{s!r} cannot be served by world {runtime.world!r}")
+    if "services" in surfaces and not services:
+        c.add("services", 'the "services" surface needs one [[services]] entry')
+    if runtime.world in ("service", "ingress") and not ingresses:
+        c.add("ingresses", f"world {runtime.world!r} handles events: declare at least one [[ingresses]] entry")
     for key, decls in (("tools", tools), ("services", services), ("ingresses", ingresses)):
         if decls and key not in surfaces:
             c.add(key, f"are declared but the surface {key!r} is not in surfaces")

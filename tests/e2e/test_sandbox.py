@@ -137,7 +137,10 @@ def test_guest_prints_go_to_the_diagnostics_not_the_host(hostile: LoadedPlugin, 
 
 
 def test_guest_output_is_bounded(hostile: LoadedPlugin) -> None:
-    lines = 5000
+    # 1000 lines x 200 chars per stream is ~3x the per-stream budget; more lines only
+    # add host callbacks (each print crosses into the host), which a loaded CI machine
+    # may not finish within the 2 s call deadline.
+    lines = 1000
     result = hostile.call_tool("print_noise", {"lines": lines, "width": 200})
     assert result.ok, result.error
     # Each stream has a byte budget per instance; the rest is counted, not kept...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -23,11 +24,13 @@ def test_guest_modules_import_only_the_standard_library() -> None:
     allowed_prefixes = ("pdk", "__future__")
     stdlib = sys.stdlib_module_names
     for path in sorted((ROOT / "pdk").glob("*.py")):
-        for line in path.read_text().splitlines():
-            stripped = line.strip()
-            if stripped.startswith(("import ", "from ")) and not line.startswith((" ", "\t")):
-                module = stripped.split()[1]
-                if module.startswith("."):
-                    continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
                 top = module.split(".")[0]
                 assert top in stdlib or top in allowed_prefixes, f"{path.name} imports {module}"

@@ -241,6 +241,11 @@ def test_surfaces_a_world_can_serve(world: str, surfaces: list[str]) -> None:
     del data["tools"]
     data["runtime"]["world"] = world
     data["surfaces"] = surfaces
+    # Event-handling surfaces need their declarations (a service needs its [[services]]).
+    if "services" in surfaces:
+        data["services"] = [{"name": "svc"}]
+    if "ingresses" in surfaces:
+        data["ingresses"] = [{"name": "inbox", "event_kinds": ["message"]}]
     assert parse_manifest(data).surfaces == tuple(surfaces)
 
 

@@ -1,0 +1,223 @@
+"""Inbound events and output commands, as plain dataclasses.
+
+Handlers receive an `Event` and return commands; the bridge converts both to and
+from the binding types inside a component, and unit tests use them directly."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal, Union
+
+from .limits import COMMAND_PAYLOAD_MAX_BYTES
+
+PayloadKind = Literal["text", "binary", "json", "closed", "failure", "empty"]
+LogLevel = Literal["debug", "info", "warn", "error"]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class CloseInfo:
+    """Why a connection closed (WebSocket close code and reason)."""
+
+    code: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One inbound event. Exactly one payload accessor is not None (none for `empty`)."""
+
+    id: str
+    ingress: str
+    source: str
+    kind: str
+    payload_kind: PayloadKind = "empty"
+    payload: str | bytes | CloseInfo | None = None
+    created_at_ms: int = 0
+    attempt: int = 1
+    correlation_id: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        return self.payload if self.payload_kind == "text" and isinstance(self.payload, str) else None
+
+    @property
+    def binary(self) -> bytes | None:
+        return self.payload if self.payload_kind == "binary" and isinstance(self.payload, bytes) else None
+
+    @property
+    def json(self) -> Any:
+        """The decoded JSON payload (None unless `payload_kind == "json"`)."""
+        if self.payload_kind != "json" or not isinstance(self.payload, str):
+            return None
+        return json.loads(self.payload)
+
+    @property
+    def close(self) -> CloseInfo | None:
+        return self.payload if isinstance(self.payload, CloseInfo) else None
+
+    @property
+    def failure(self) -> str | None:
+        return self.payload if self.payload_kind == "failure" and isinstance(self.payload, str) else None
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromtimestamp(self.created_at_ms / 1000, tz=timezone.utc)
+
+    def reply_text(self, text: str, *, id: str | None = None) -> WebSocketSend:
+        """A text message back on the connection this event came from."""
+        return WebSocketSend(connection=self.source, text=text, id=id or new_id())
+
+    def reply_binary(self, data: bytes, *, id: str | None = None) -> WebSocketSend:
+        return WebSocketSend(connection=self.source, binary=data, id=id or new_id())
+
+    @classmethod
+    def of_text(cls, ingress: str, text: str, *, kind: str = "text", source: str = "manual", **kw: Any) -> Event:
+        """Build a text event (for unit tests of handlers)."""
+        return cls(id=kw.pop("id", new_id()), ingress=ingress, source=source, kind=kind, payload_kind="text", payload=text, **kw)
+
+    @classmethod
+    def of_json(cls, ingress: str, data: Any, *, kind: str = "json", source: str = "manual", **kw: Any) -> Event:
+        """Build a JSON event (for unit tests of handlers)."""
+        return cls(id=kw.pop("id", new_id()), ingress=ingress, source=source, kind=kind, payload_kind="json", payload=json.dumps(data), **kw)
+
+
+@dataclass(frozen=True)
+class WebSocketSend:
+    """Send a message on a host-owned connection. Exactly one of text/binary."""
+
+    connection: str
+    text: str | None = None
+    binary: bytes | None = None
+    id: str = field(default_factory=new_id)
+
+    def __post_init__(self) -> None:
+        if (self.text is None) == (self.binary is None):
+            raise ValueError("websocket_send needs exactly one of text= or binary=")
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """Ask the host to make an HTTP request; the response comes back as an event of
+    kind `http_response` whose `correlation_id` is this command's id."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class Emit:
+    """Append `data` (JSON) under `topic` to the host's event log."""
+
+    topic: str
+    data: Any = None
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class LogCommand:
+    level: LogLevel
+    message: str
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """Update the plugin's reported status."""
+
+    healthy: bool = True
+    data: Any = None
+    id: str = field(default_factory=new_id)
+
+
+Command = Union[WebSocketSend, HttpRequest, Emit, LogCommand, StatusUpdate]
+COMMAND_TYPES = (WebSocketSend, HttpRequest, Emit, LogCommand, StatusUpdate)
+
+
+@dataclass(frozen=True)
+class Status:
+    """What a `@plugin.status` handler may return to say it is degraded."""
+
+    healthy: bool = True
+    data: Any = None
+
+
+@dataclass(frozen=True)
+class Output:
+    """What an event handler may return to attach result data to its commands."""
+
+    commands: list[Command] = field(default_factory=list)
+    data: Any = None
+
+
+# -- builders --------------------------------------------------------------------------------
+
+
+def websocket_send(connection: str, *, text: str | None = None, binary: bytes | None = None, id: str | None = None) -> WebSocketSend:
+    return WebSocketSend(connection=connection, text=text, binary=binary, id=id or new_id())
+
+
+def http_request(
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | str | None = None,
+    json_body: Any = None,
+    id: str | None = None,
+) -> HttpRequest:
+    pairs = tuple((headers or {}).items())
+    if json_body is not None:
+        body = json.dumps(json_body, separators=(",", ":"))
+        pairs += (("content-type", "application/json"),)
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    return HttpRequest(method=method.upper(), url=url, headers=pairs, body=raw, id=id or new_id())
+
+
+def emit(topic: str, data: Any = None, *, id: str | None = None) -> Emit:
+    return Emit(topic=topic, data=data, id=id or new_id())
+
+
+def log(level: LogLevel, message: str, *, id: str | None = None) -> LogCommand:
+    return LogCommand(level=level, message=message, id=id or new_id())
+
+
+def status_update(healthy: bool = True, data: Any = None, *, id: str | None = None) -> StatusUpdate:
+    return StatusUpdate(healthy=healthy, data=data, id=id or new_id())
+
+
+def command_payload_size(command: Command) -> int:
+    """Bytes of the command's payload, for the per-command bound."""
+    if isinstance(command, WebSocketSend):
+        return len(command.text.encode("utf-8")) if command.text is not None else len(command.binary or b"")
+    if isinstance(command, HttpRequest):
+        return len(command.body or b"") + sum(len(k) + len(v) for k, v in command.headers) + len(command.url)
+    if isinstance(command, Emit):
+        return len(json.dumps(command.data).encode("utf-8"))
+    if isinstance(command, LogCommand):
+        return len(command.message.encode("utf-8"))
+    return len(json.dumps(command.data).encode("utf-8"))
+
+
+__all__ = [
+    "COMMAND_PAYLOAD_MAX_BYTES",
+    "CloseInfo",
+    "Command",
+    "Emit",
+    "Event",
+    "HttpRequest",
+    "LogCommand",
+    "Output",
+    "Status",
+    "StatusUpdate",
+    "WebSocketSend",
+]
