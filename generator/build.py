@@ -241,6 +241,44 @@ def check_handlers(plan: _Plan, info: dict[str, Any]) -> None:
             f"{plan.module}.py registers tools ({', '.join(t['name'] for t in tools)}) but world "
             f"{plan.world!r} does not export tools. Use world = \"plugin\" to combine tools with a service.",
         )
+    _check_event_handlers(plan, info)
+
+
+def _check_event_handlers(plan: _Plan, info: dict[str, Any]) -> None:
+    """Every declared ingress has a handler, every handler a declared ingress, and a
+    handler's kinds are among the ingress's declared `event_kinds`."""
+    handlers: dict[str, list[str] | None] = info.get("ingresses", {})
+    has_events = "Events" in WORLD_EXPORTS[plan.world]
+    if handlers and not has_events:
+        raise BuildError(
+            "missing_handler",
+            f"{plan.module}.py registers event handlers ({', '.join(sorted(handlers))}) but world "
+            f"{plan.world!r} does not export events. Use world \"service\", \"ingress\" or \"plugin\".",
+        )
+    if not has_events:
+        return
+    declared = {str(i.get("name")): i for i in plan.doc.unwrap().get("ingresses", []) if isinstance(i, dict)}
+    for name in sorted(set(handlers) - set(declared)):
+        raise BuildError(
+            "undeclared_ingress",
+            f"{plan.module}.py handles events of ingress {name!r}, which plugin.toml does not declare. "
+            f"Add an [[ingresses]] entry named {name!r} (with its sources and event_kinds) or fix the name in @plugin.on_event.",
+        )
+    for name in sorted(set(declared) - set(handlers)):
+        raise BuildError(
+            "missing_handler",
+            f"plugin.toml declares ingress {name!r} but {plan.module}.py has no handler for it. "
+            f"Add a function decorated with @plugin.on_event({name!r}).",
+        )
+    for name, kinds in sorted(handlers.items()):
+        allowed = set(declared[name].get("event_kinds", []))
+        extra = sorted(set(kinds or []) - allowed)
+        if extra:
+            raise BuildError(
+                "undeclared_event_kind",
+                f"the handler for ingress {name!r} takes kinds {', '.join(extra)}, which are not in its "
+                f"event_kinds ({', '.join(sorted(allowed)) or 'none'}) in plugin.toml.",
+            )
 
 
 def _plugin_expr(attr: str | None) -> str:

@@ -15,6 +15,8 @@ library and is bundled into every component.
 """
 
 from . import commands
+from ._decode import DecodeError
+from ._decode import decode_value as decode
 from ._api import Files, Http, Logger, fs, http, log
 from ._events import (
     CloseInfo,
@@ -49,7 +51,9 @@ __all__ = [
     "Status",
     "StatusUpdate",
     "WebSocketSend",
+    "DecodeError",
     "commands",
+    "decode",
     "emit",
     "http_request",
     "status_update",
