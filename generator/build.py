@@ -20,6 +20,7 @@ from typing import Any, Callable, TextIO
 import tomlkit
 
 import pdk
+from pdk.package.digest import sha256_file
 from pdk.package.manifest import ManifestError, parse_manifest
 
 from ._resources import wit_dir
@@ -95,14 +96,6 @@ class _Plan:
     component: Path
     doc: tomlkit.TOMLDocument
     preload: tuple[str, ...] = ()
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def guest_pdk_files() -> list[Path]:
@@ -420,7 +413,7 @@ def build(
         tmp_dest = plan.component.with_name(plan.component.name + ".tmp")
         shutil.move(str(out), tmp_dest)
         os.replace(tmp_dest, plan.component)
-    digest = _sha256_file(plan.component)
+    digest = sha256_file(plan.component)
     size = plan.component.stat().st_size
     _record_path(plan.component).write_text(json.dumps({"key": key, "sha256": digest, "size": size, "info": info}, indent=1))
     return BuildResult(plan.component, plan.world, False, updated, time.monotonic() - started, digest, size, tools_of(info))

@@ -208,16 +208,3 @@ def command_payload_size(command: Command) -> int:
     return len(json.dumps(command.data).encode("utf-8"))
 
 
-__all__ = [
-    "COMMAND_PAYLOAD_MAX_BYTES",
-    "CloseInfo",
-    "Command",
-    "Emit",
-    "Event",
-    "HttpRequest",
-    "LogCommand",
-    "Output",
-    "Status",
-    "StatusUpdate",
-    "WebSocketSend",
-]

@@ -25,6 +25,8 @@ from typing import Callable
 import wasmtime
 from wasmtime.component import Component
 
+from pdk.package.digest import sha256_file
+
 ENV_DIR = "YOI_PDK_CACHE_DIR"
 ENV_DISABLE = "YOI_PDK_NO_CACHE"
 
@@ -38,14 +40,6 @@ def default_cache_dir() -> Path | None:
         return Path(os.environ[ENV_DIR])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "yoi-pdk" / "compiled"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

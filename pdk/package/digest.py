@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 from collections.abc import Iterable, Mapping
 
 DIGEST_DOMAIN = b"yoi-plugin-package-digest-v1\0"
@@ -62,3 +63,12 @@ def _path_bytes(path: str) -> bytes:
     if not path or "\0" in path:
         raise ValueError(f"invalid path in package digest: {path!r}")
     return path.encode("utf-8")
+
+
+def sha256_file(path: Path) -> str:
+    """The plain sha256 (lowercase hex) of a file, read in chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
