@@ -11,7 +11,7 @@ import sys
 import traceback
 from typing import Sequence
 
-from . import _commands
+from . import _commands, _runtime_cmds
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
 
@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--deadline", type=float, default=None, help="per-call deadline in seconds (default 2)")
     p.add_argument("--memory-mib", type=int, default=None, help="memory cap in MiB (default 64)")
     p.set_defaults(func=_commands.cmd_call)
+
+    _runtime_cmds.add_parsers(sub)
     return parser
 
 

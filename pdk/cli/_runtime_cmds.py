@@ -1,0 +1,432 @@
+"""`pdk send`, `pdk run`, `pdk status`, `pdk dead-letters`, `pdk replay`: the
+Service/Ingress runtime from the command line.
+
+`send` runs a plugin for the length of a few manual events; `run` is a foreground
+host (service, timers, HTTP listener) serving its status on a local control socket
+that `status`, `dead-letters` and `replay` talk to. Output formatting lives in
+`_runtime_view`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import _runtime_view as view
+from ._commands import EXIT_OK, EXIT_USER, UserError, _load_plugin, _print_json
+
+SEND_TIMEOUT_S = 60.0
+EMITTED_DEFAULT_LIMIT = 100
+
+
+# ============================================================================ parsers
+
+
+def _add_plugin_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="DIR|PKG", help="plugin directory or .yoi-plugin archive")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--grants", default=None, metavar="FILE", help="grants file (TOML)")
+    g.add_argument("--dev-grants", action="store_true", help="grant exactly what plugin.toml declares (development only)")
+    p.add_argument("--config", default=None, metavar="JSON", help="the service config: a JSON object, or @FILE (default: the grant's config)")
+
+
+def _add_control_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--control", default=None, metavar="PATH", help="control socket of a running `pdk run`")
+    g.add_argument("--id", default=None, metavar="PLUGIN_ID", help="the plugin id of a running `pdk run` (its default control socket)")
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("send", help="start a service or ingress plugin, deliver events to one ingress, drain, stop")
+    _add_plugin_args(p)
+    p.add_argument("ingress", metavar="INGRESS")
+    p.add_argument("events", nargs="*", metavar="EVENT_JSON|@FILE", help="one event per argument: JSON (sent as a JSON payload), or @FILE; none sends one empty event")
+    p.add_argument("--kind", default=None, help="event kind (default: the ingress's first declared kind)")
+    p.add_argument("--text", action="store_true", help="send each event as a text payload instead of JSON")
+    p.add_argument("--timeout", type=float, default=SEND_TIMEOUT_S, help=f"seconds to wait for the events to be handled (default {SEND_TIMEOUT_S:g})")
+    p.add_argument("--json", action="store_true", help="print a JSON document")
+    p.set_defaults(func=cmd_send)
+
+    p = sub.add_parser("run", help="run a service/ingress plugin in the foreground with its timers and HTTP listener")
+    _add_plugin_args(p)
+    p.add_argument("--http-port", type=int, default=0, metavar="N", help="port of the loopback HTTP ingress listener (default 0: a free port)")
+    p.add_argument("--control", default=None, metavar="PATH", help="control socket path (default: in the runtime dir, named after the plugin id)")
+    p.add_argument("--drain-deadline", type=float, default=None, metavar="S", help="seconds to drain the queue on stop (default 5)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="print the status of a running `pdk run`")
+    _add_control_args(p)
+    p.add_argument("--json", action="store_true", help="print the status document")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("dead-letters", help="list the dead letters of a running `pdk run`")
+    _add_control_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dead_letters)
+
+    p = sub.add_parser("replay", help="queue a dead letter of a running `pdk run` again")
+    p.add_argument("dead_letter_id", metavar="ID")
+    _add_control_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_replay)
+
+
+# ============================================================================ shared
+
+
+def _read_arg(raw: str, what: str) -> str:
+    if not raw.startswith("@"):
+        return raw
+    path = Path(raw[1:])
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {what} file {path}: {exc}") from None
+
+
+def _config(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    text = _read_arg(raw, "config")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"--config is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UserError("--config must be a JSON object")
+    return value
+
+
+def _runtime(plugin: Any, args: argparse.Namespace, options: Any = None) -> Any:
+    from pdk.host.runtime import ServiceRuntime
+
+    try:
+        return ServiceRuntime(plugin, _config(args.config), options)
+    except ValueError as exc:  # a tool-only plugin
+        raise UserError(f"{exc}; use `pdk call` for tools") from None
+
+
+def _started(rt: Any, doc: dict[str, Any]) -> None:
+    """Raise `UserError` when the runtime did not reach `running`."""
+    lifecycle = doc["lifecycle"]
+    if lifecycle["state"] != "running":
+        error = lifecycle.get("last_error") or {}
+        raise UserError(f"{rt.manifest.id} failed to start: {error.get('code', 'failed')}: {error.get('message', lifecycle['state'])}")
+
+
+# ============================================================================ send
+
+
+@dataclass
+class _Sent:
+    index: int
+    payload: Any
+    event_id: str | None = None
+    refusal: dict[str, Any] | None = None
+    outcome: dict[str, Any] | None = None
+    emitted: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is not None and self.outcome["outcome"] == "handled"
+
+    def to_json(self) -> dict[str, Any]:
+        from pdk.host.runtime.model import payload_preview
+
+        return {
+            "index": self.index,
+            "payload": payload_preview(self.payload),
+            "accepted": self.event_id is not None,
+            "event_id": self.event_id,
+            "refusal": self.refusal,
+            "outcome": self.outcome,
+            "emitted": self.emitted,
+        }
+
+
+def _payloads(args: argparse.Namespace) -> list[Any]:
+    from pdk.host.codec import Case
+
+    if not args.events:
+        return [Case("empty", None)]
+    out = []
+    for raw in args.events:
+        text = _read_arg(raw, "event")
+        if args.text:
+            out.append(Case("text", text))
+            continue
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            where = raw if raw.startswith("@") else "an event"
+            raise UserError(f"{where} is not valid JSON: {exc} (pass JSON such as '{{\"a\": 1}}', @file.json, or --text)") from None
+        out.append(Case("json", text))
+    return out
+
+
+def _check_ingress(rt: Any, ingress: str, kind: str | None) -> str:
+    decl = next((d for d in rt.manifest.ingresses if d.name == ingress), None)
+    if decl is None:
+        known = ", ".join(d.name for d in rt.manifest.ingresses) or "none"
+        raise UserError(f"{rt.manifest.id} has no ingress {ingress!r} (ingresses: {known})")
+    if kind is None:
+        return str(decl.event_kinds[0])
+    if kind not in decl.event_kinds:
+        raise UserError(f"ingress {ingress!r} takes no events of kind {kind!r} (kinds: {', '.join(decl.event_kinds)})")
+    return kind
+
+
+def _submit_waiting(rt: Any, ingress: str, kind: str, payload: Any, deadline: float) -> Any:
+    """Submit; a full queue is waited out (this sender can wait), anything else returned."""
+    from pdk.host.runtime import Refused
+
+    while True:
+        result = rt.submit(ingress, kind, payload, source="manual")
+        if not (isinstance(result, Refused) and result.reason == "queue_full") or time.monotonic() >= deadline:
+            return result
+        time.sleep(min(1.0, max(0.01, result.retry_after_s or 0.05)))
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from pdk.host import Host
+    from pdk.host.runtime import Refused
+
+    payloads = _payloads(args)
+    with Host() as host:
+        plugin = _load_plugin(host, args)
+        rt = _runtime(plugin, args)
+        kind = _check_ingress(rt, args.ingress, args.kind)
+        finals: dict[str, dict[str, Any]] = {}
+        rt.on_outcome(lambda record: finals.__setitem__(record["event_id"], record))
+        start_doc = rt.start()
+        if start_doc["lifecycle"]["state"] != "running":
+            rt.stop()
+            if args.json:
+                _print_json({"ok": False, "plugin": start_doc["plugin"], "start": start_doc["lifecycle"], "events": []})
+                return EXIT_USER
+            _started(rt, start_doc)
+        deadline = time.monotonic() + args.timeout
+        sent = [_Sent(i, payload) for i, payload in enumerate(payloads)]
+        for item in sent:
+            result = _submit_waiting(rt, args.ingress, kind, item.payload, deadline)
+            if isinstance(result, Refused):
+                item.refusal = result.to_json()
+            else:
+                item.event_id = result.event_id
+        drained = rt.wait_idle(max(0.0, deadline - time.monotonic()))
+        stop_doc = rt.stop()  # dead-letters (reason `stopping`) whatever did not finish
+        emitted = rt.emitted()
+        for item in sent:
+            if item.event_id is not None:
+                item.outcome = finals.get(item.event_id)
+                item.emitted = [r for r in emitted if r["event_id"] == item.event_id]
+    ok = all(item.ok for item in sent)
+    if args.json:
+        _print_json(
+            {
+                "ok": ok,
+                "plugin": stop_doc["plugin"],
+                "ingress": args.ingress,
+                "kind": kind,
+                "drained": drained,
+                "events": [item.to_json() for item in sent],
+                "counters": stop_doc["counters"],
+                "lifecycle": stop_doc["lifecycle"],
+            }
+        )
+    else:
+        for item in sent:
+            print(view.sent_event(args.ingress, kind, item.to_json()))
+        if not drained:
+            print(f"pdk send: not drained within {args.timeout:g} s; the rest was dead-lettered on stop", file=sys.stderr)
+        print(view.send_summary(sent_docs=[item.to_json() for item in sent]))
+    return EXIT_OK if ok else EXIT_USER
+
+
+# ============================================================================ run
+
+
+class _Dispatch:
+    """The control socket's operations on one runtime."""
+
+    def __init__(self, rt: Any, started_ms: int) -> None:
+        self.rt = rt
+        self.started_ms = started_ms
+
+    def __call__(self, request: dict[str, Any]) -> Any:
+        from pdk.host.control import ControlError
+        from pdk.limits import EMIT_LOG_MAX
+
+        op = request["op"]
+        if op == "ping":
+            return {"plugin": self.rt.manifest.id, "pid": os.getpid(), "started_ms": self.started_ms}
+        if op == "status":
+            return self.rt.status(refresh=bool(request.get("refresh")))
+        if op == "dead_letters":
+            return self.rt.dead_letters()
+        if op == "outcomes":
+            return self.rt.outcomes()
+        if op == "emitted":
+            topic, limit = request.get("topic"), request.get("limit", EMITTED_DEFAULT_LIMIT)
+            if topic is not None and not isinstance(topic, str):
+                raise ControlError("bad_request", '"topic" must be a string')
+            if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= EMIT_LOG_MAX:
+                raise ControlError("bad_request", f'"limit" must be an integer from 1 to {EMIT_LOG_MAX}')
+            return self.rt.emitted(topic)[-limit:]
+        if op == "replay":
+            letter_id = request.get("id")
+            if not isinstance(letter_id, str) or not letter_id:
+                raise ControlError("bad_request", 'replay needs "id": a dead letter id')
+            try:
+                return self.rt.replay(letter_id).to_json()
+            except KeyError:
+                raise ControlError("not_found", f"no dead letter {letter_id!r}") from None
+        raise ControlError("unknown_op", f"unknown op {op!r} (ops: ping, status, dead_letters, replay, emitted, outcomes)")
+
+
+class _Stopper:
+    """SIGINT/SIGTERM set an event the foreground loop waits on."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal: str | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stopper:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal = signal.Signals(signum).name
+        self.event.set()
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pdk.host import Host
+    from pdk.host.control import ControlError, ControlServer, default_control_path
+    from pdk.host.sources import HttpIngressServer, RouteConflict, has_http_ingress, timers_for
+
+    started = time.monotonic()
+    with Host() as host, _Stopper() as stopper:
+        plugin = _load_plugin(host, args)
+        rt = _runtime(plugin, args)
+        try:
+            timers = timers_for(rt)
+            http = HttpIngressServer([rt], "127.0.0.1", args.http_port) if has_http_ingress(rt) else None
+        except RouteConflict as exc:
+            raise UserError(str(exc)) from None
+        except OSError as exc:
+            raise UserError(f"cannot listen on 127.0.0.1:{args.http_port}: {exc.strerror or exc}") from None
+        control_path = Path(args.control) if args.control else default_control_path(rt.manifest.id)
+        try:
+            control = ControlServer(control_path, _Dispatch(rt, int(time.time() * 1000)))
+        except ControlError as exc:
+            if http is not None:
+                http.stop()
+            raise UserError(exc.message) from None
+        try:
+            doc = rt.start()
+            _started(rt, doc)
+            if http is not None:
+                http.start()
+            for timer in timers:
+                timer.start()
+            for line in view.run_banner(rt, doc, http, timers, control_path):
+                _say(line)
+            _foreground(rt, stopper)
+        finally:
+            # Intake first (no new events), then drain the queue, then the socket.
+            if http is not None:
+                http.stop()
+            for timer in timers:
+                timer.stop()
+            final = rt.stop(args.drain_deadline) if args.drain_deadline is not None else rt.stop()
+            control.close()
+    _say(view.run_summary(final, time.monotonic() - started, stopper.signal))
+    return EXIT_OK if final["lifecycle"]["state"] == "stopped" else EXIT_USER
+
+
+def _foreground(rt: Any, stopper: _Stopper) -> None:
+    """Wait for Ctrl-C/SIGTERM; report lifecycle changes on stderr meanwhile."""
+    state = rt.state
+    while not stopper.event.wait(0.5):
+        now = rt.state
+        if now != state:
+            print(view.state_change(rt, now), file=sys.stderr, flush=True)
+            state = now
+
+
+# ============================================================================ control clients
+
+
+def _control_path(args: argparse.Namespace) -> Path:
+    from pdk.host.control import control_dir, default_control_path, running_sockets
+
+    if args.control:
+        return Path(args.control)
+    if args.id:
+        return default_control_path(args.id)
+    found = running_sockets()
+    if not found:
+        raise UserError(f"nothing is running: no control socket in {control_dir()} (start one with `pdk run`)")
+    if len(found) > 1:
+        ids = ", ".join(p.name.removesuffix(".sock") for p in found)
+        raise UserError(f"several hosts are running ({ids}); pick one with --id or --control")
+    return found[0]
+
+
+def _ask(args: argparse.Namespace, request: dict[str, Any]) -> Any:
+    from pdk.host.control import ControlError, ControlUnavailable, call
+
+    path = _control_path(args)
+    try:
+        return call(path, request)
+    except ControlUnavailable as exc:
+        raise UserError(str(exc)) from None
+    except ControlError as exc:
+        raise UserError(f"{exc.code}: {exc.message}") from None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    doc = _ask(args, {"op": "status"})
+    if args.json:
+        _print_json(doc)
+    else:
+        print("\n".join(view.status_lines(doc)))
+    return EXIT_OK
+
+
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    letters = _ask(args, {"op": "dead_letters"})
+    if args.json:
+        _print_json(letters)
+    else:
+        print("\n".join(view.dead_letter_lines(letters)))
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    result = _ask(args, {"op": "replay", "id": args.dead_letter_id})
+    if args.json:
+        _print_json(result)
+    elif result.get("accepted"):
+        print(f"replayed {args.dead_letter_id} as event {result['event_id']}")
+    else:
+        print(f"pdk replay: refused ({result.get('reason')}): {result.get('message')}", file=sys.stderr)
+    return EXIT_OK if result.get("accepted") else EXIT_USER

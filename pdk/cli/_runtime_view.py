@@ -1,0 +1,188 @@
+"""Human-readable renderings of runtime documents for `pdk send/run/status/dead-letters`.
+
+Pure functions of the JSON documents (status, outcomes, dead letters), so what a
+user reads is exactly what `--json` would show, summarized."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+VALUE_PREVIEW_CHARS = 120
+
+
+def _compact(value: Any, limit: int = VALUE_PREVIEW_CHARS) -> str:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _ago(at_ms: int | None) -> str:
+    if not at_ms:
+        return "-"
+    seconds = max(0.0, time.time() - at_ms / 1000)
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.1f}h ago"
+
+
+def _error(error: dict[str, Any] | None) -> str:
+    if not error:
+        return ""
+    return f"{error.get('code', 'failed')}: {error.get('message', '')}"
+
+
+def _payload(preview: dict[str, Any]) -> str:
+    kind = preview.get("type")
+    if kind == "empty":
+        return "empty"
+    if kind == "binary":
+        return f"binary {preview.get('bytes', 0)} bytes"
+    value = str(preview.get("value", ""))
+    if kind == "text":
+        value = json.dumps(value, ensure_ascii=False)
+    shown = value if len(value) <= 60 else value[:59] + "…"
+    return f"{kind} {shown}"
+
+
+# ----------------------------------------------------------------------------- send
+
+
+def sent_event(ingress: str, kind: str, doc: dict[str, Any]) -> str:
+    """One event of `pdk send`: its outcome, then one indented line per command."""
+    head = f"[{doc['index'] + 1}] {ingress}/{kind} ({_payload(doc['payload'])})"
+    if not doc["accepted"]:
+        refusal = doc["refusal"] or {}
+        return f"{head}: refused ({refusal.get('reason')}): {refusal.get('message')}"
+    outcome = doc["outcome"]
+    if outcome is None:  # cannot happen: stop() ends every accepted event
+        return f"{head}: {doc['event_id']}: no outcome recorded"
+    lines = []
+    attempts = outcome.get("attempts", 1)
+    if outcome["outcome"] == "handled":
+        took = f", {outcome['duration_ms']:.1f} ms" if isinstance(outcome.get("duration_ms"), (int, float)) else ""
+        lines.append(f"{head}: handled {doc['event_id']} (attempt {attempts}{took})")
+    else:
+        lines.append(
+            f"{head}: dead-lettered {doc['event_id']} ({outcome.get('reason')} after {attempts} attempt{'s' if attempts != 1 else ''}) "
+            f"as {outcome.get('dead_letter_id')}: {_error(outcome.get('error'))}"
+        )
+    emitted = {r["command_id"]: r for r in doc.get("emitted", [])}
+    for result in outcome.get("command_results", []):
+        line = f"    {result['kind']}: {result['result']}"
+        if result.get("detail"):
+            line += f" - {result['detail']}"
+        record = emitted.get(result["command_id"])
+        if record is not None:
+            line += f" {_compact(record['data'])}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def send_summary(sent_docs: Sequence[dict[str, Any]]) -> str:
+    handled = sum(1 for d in sent_docs if d["outcome"] and d["outcome"]["outcome"] == "handled")
+    dead = sum(1 for d in sent_docs if d["outcome"] and d["outcome"]["outcome"] == "dead_lettered")
+    refused = sum(1 for d in sent_docs if not d["accepted"])
+    return f"{len(sent_docs)} event{'s' if len(sent_docs) != 1 else ''}: {handled} handled, {dead} dead-lettered, {refused} refused"
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def run_banner(rt: Any, doc: dict[str, Any], http: Any, timers: Sequence[Any], control_path: Path) -> list[str]:
+    p = doc["plugin"]
+    lines = [f"pdk run: {p['id']} {p['version']} ({p['world']}) is {doc['lifecycle']['state']}"]
+    if http is not None:
+        lines.append(f"http: listening on {http.url}")
+        for path, route in sorted(http.routes.items()):
+            lines.append(f"  POST {http.url}{path} -> ingress {route.ingress} ({', '.join(route.kinds)})")
+    for timer in timers:
+        lines.append(f"timer: ingress {timer.ingress} ({timer.kind}) every {timer.interval_ms} ms")
+    lines.append(f"control: {control_path}")
+    lines.append("press Ctrl-C to stop")
+    return lines
+
+
+def run_summary(doc: dict[str, Any], seconds: float, signal_name: str | None) -> str:
+    c = doc["counters"]
+    why = f" on {signal_name}" if signal_name else ""
+    return (
+        f"pdk run: {doc['plugin']['id']} {doc['lifecycle']['state']}{why} after {seconds:.1f}s: "
+        f"{c['accepted']} accepted, {c['handled']} handled, {c['dead_lettered']} dead-lettered, "
+        f"{c['refused_total']} refused, {c['retried']} retried"
+    )
+
+
+def state_change(rt: Any, state: str) -> str:
+    line = f"pdk run: {rt.manifest.id} is {state}"
+    if state in ("failed", "restarting"):
+        error = rt.status()["lifecycle"].get("last_error")
+        if error:
+            line += f" ({_error(error)})"
+    return line
+
+
+# ----------------------------------------------------------------------------- status
+
+
+def _source_line(name: str, src: dict[str, Any]) -> str:
+    kind = src.get("kind")
+    if kind == "http":
+        refused = sum(src.get("refused", {}).values())
+        rejected = sum(src.get("rejected", {}).values())
+        detail = f"POST {src.get('url', src.get('path'))}: {src.get('accepted', 0)} accepted, {refused} refused, {rejected} rejected"
+        extra = {**src.get("refused", {}), **src.get("rejected", {})}
+        return f"  {name}: {detail}" + (f" {_compact(extra)}" if extra else "")
+    if kind == "timer":
+        return (
+            f"  {name}: every {src.get('interval_ms')} ms: {src.get('fired', 0)} fired, {src.get('coalesced', 0)} coalesced"
+            + (f", refused {_compact(src['refused'])}" if src.get("refused") else "")
+            + f", last {_ago(src.get('last_fired_ms'))}"
+        )
+    if kind == "http_listener":
+        rejected = src.get("rejected", {})
+        return f"  {name}: {src.get('url')}, {src.get('connections', 0)} connections" + (f", rejected {_compact(rejected)}" if rejected else "")
+    return f"  {name}: {_compact(src)}"
+
+
+def status_lines(doc: dict[str, Any]) -> list[str]:
+    p, life, q, c = doc["plugin"], doc["lifecycle"], doc["queue"], doc["counters"]
+    lines = [
+        f"{p['id']} {p['version']} ({p['world']}): {life['state']} since {_ago(life.get('since_ms'))}, {life.get('restarts', 0)} restarts",
+        f"queue: {q['depth']}/{q['capacity']} waiting, {q['in_flight']} in flight",
+        f"events: {c['accepted']} accepted, {c['handled']} handled, {c['retried']} retried, {c['failed']} failed attempts, "
+        f"{c['dead_lettered']} dead-lettered, {c['refused_total']} refused",
+    ]
+    refused = {k: v for k, v in c.get("refused", {}).items() if v}
+    if refused:
+        lines.append(f"  refused: {_compact(refused)}")
+    by_result = {k: v for k, v in doc["commands"]["by_result"].items() if v}
+    lines.append(f"commands: {_compact(by_result) if by_result else 'none yet'}")
+    ps = doc.get("plugin_status")
+    if ps:
+        lines.append(f"plugin status: {'healthy' if ps.get('healthy') else 'UNHEALTHY'} {_compact(ps.get('data'))} ({ps.get('source')}, {_ago(ps.get('at_ms'))})")
+    dl = doc.get("dead_letters", {})
+    lines.append(f"dead letters: {dl.get('count', 0)}/{dl.get('capacity', 0)}" + (f" ({dl['evicted']} evicted)" if dl.get("evicted") else ""))
+    if life.get("last_error"):
+        lines.append(f"last error ({life['last_error'].get('during', '?')}): {_error(life['last_error'])}")
+    sources = doc.get("sources") or {}
+    if sources:
+        lines.append("sources:")
+        lines.extend(_source_line(name, src) for name, src in sorted(sources.items()))
+    return lines
+
+
+def dead_letter_lines(letters: Sequence[dict[str, Any]]) -> list[str]:
+    if not letters:
+        return ["no dead letters"]
+    lines = []
+    for letter in letters:
+        event = letter["event"]
+        lines.append(
+            f"{letter['id']}  {event['ingress']}/{event['kind']}  {letter['reason']} after {letter['attempts']} attempts, {_ago(letter.get('at_ms'))}"
+            f"  ({_payload(event['payload'])})" + (f": {_error(letter.get('error'))}" if letter.get("error") else "")
+        )
+    return lines
