@@ -11,7 +11,7 @@ import sys
 import traceback
 from typing import Sequence
 
-from . import _commands, _runtime_cmds
+from . import _commands, _new, _runtime_cmds
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
 
@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-mib", type=int, default=None, help="memory cap in MiB (default 64)")
     p.set_defaults(func=_commands.cmd_call)
 
+    _new.add_parser(sub)
     _runtime_cmds.add_parsers(sub)
     return parser
 

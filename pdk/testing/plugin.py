@@ -1,24 +1,67 @@
-"""pytest plugin of yoi-pdk (registered through the `pytest11` entry point).
+"""pytest plugin of yoi-pdk, registered through the `pytest11` entry point: installing
+yoi-pdk makes these fixtures available to every test suite, with no conftest needed.
 
-Fixtures:
-- `pdk_host`: a session-wide reference `Host` (compile cache on), closed at the end.
-- `build_plugin`: `build_plugin(path) -> Path` builds a plugin once per session
-  (the build cache makes unchanged rebuilds no-ops) and returns its directory.
-- `fake_host`: installs a `FakeHost` for unit tests that call handlers in CPython.
+Unit tests (plain CPython, no component):
+
+- `fake_host` — a `FakeHost` installed for the test: `fake_host.logs` captures what the
+  code logged; script `fake_host.http_responses[url] = HttpResponse(...)` and
+  `fake_host.files[(root, path)] = b"..."` for `pdk.http` / `pdk.fs`.
+
+End-to-end tests (real componentize-py build, real wasmtime):
+
+- `pdk_host` (session) — one reference `pdk.host.Host` (compile cache on), closed at the end.
+- `build_plugin(path) -> Path` (session) — builds the plugin at `path` once per session
+  with `pdk build` (its build cache makes an unchanged rebuild a no-op) and returns the
+  directory.
+- `load_plugin(path, grants=None) -> LoadedPlugin` (session) — builds, then loads the
+  plugin into `pdk_host` with dev grants (exactly what its plugin.toml declares), or with
+  the grants file / `GrantsFile` given. Loading a plugin id again replaces (and closes)
+  the previously loaded copy.
+- `service_runtime(path, config=None, grants=None, options=None) -> ServiceRuntime` —
+  builds and loads the plugin and starts the Service/Ingress runtime on it (lifecycle,
+  event queue, output commands); every runtime started in a test is stopped when the
+  test ends. Send events with `runtime.submit(ingress, kind, payload)`, then
+  `runtime.wait_idle(...)` and read `runtime.outcomes()`, `runtime.emitted()`,
+  `runtime.status()`.
+- `http_server` — an `HttpTestServer` on 127.0.0.1 that records requests
+  (`.requests`, `.wait_for(n)`) and answers scripted responses (`.respond(path, ...)`).
+- `websocket_server` — a `WebSocketTestServer` on 127.0.0.1 (`.url`) that records
+  handshakes and messages, echoes messages back, and can `.send(...)` to or
+  `.close_clients()` every client.
+
+Example:
+
+    PLUGIN = Path(__file__).resolve().parents[1]
+
+    def test_tool(load_plugin):
+        plugin = load_plugin(PLUGIN)
+        assert plugin.call_tool("greet", {"name": "Ada"}).ok
+
+    def test_service(service_runtime):
+        runtime = service_runtime(PLUGIN, config={"greeting": "hi"})
+        runtime.submit("chat", "text", Case("text", "hello"))
+        runtime.wait_idle(10)
+        assert runtime.status()["lifecycle"]["state"] == "running"
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
 
 from .fake_host import FakeHost
 
+if TYPE_CHECKING:
+    from pdk.host import GrantsFile, Host, LoadedPlugin
+
+    from .http_server import HttpTestServer
+    from .websocket_server import WebSocketTestServer
+
 
 @pytest.fixture(scope="session")
-def pdk_host() -> Iterator["object"]:
+def pdk_host() -> Iterator[Host]:
     from pdk.host import Host
 
     host = Host()
@@ -42,7 +85,53 @@ def build_plugin() -> Callable[[str | Path], Path]:
     return _build
 
 
+@pytest.fixture(scope="session")
+def load_plugin(pdk_host: Host, build_plugin: Callable[[str | Path], Path]) -> Callable[..., LoadedPlugin]:
+    def _load(path: str | Path, grants: GrantsFile | str | Path | None = None) -> LoadedPlugin:
+        directory = build_plugin(path)
+        if grants is None:
+            return pdk_host.load(directory, dev_grants=True)
+        return pdk_host.load(directory, grants=grants)
+
+    return _load
+
+
+@pytest.fixture
+def service_runtime(load_plugin: Callable[..., LoadedPlugin]) -> Iterator[Callable[..., Any]]:
+    started: list[Any] = []
+
+    def _start(path: str | Path, config: Any = None, grants: GrantsFile | str | Path | None = None, options: Any = None) -> Any:
+        try:
+            from pdk.host.runtime import ServiceRuntime
+        except ImportError as exc:  # an older yoi-pdk without the Service/Ingress runtime
+            pytest.fail(f"service_runtime needs pdk.host.runtime, which this yoi-pdk lacks ({exc})", pytrace=False)
+        runtime = ServiceRuntime(load_plugin(path, grants), config=config, options=options)
+        started.append(runtime)
+        runtime.start()
+        return runtime
+
+    yield _start
+    for runtime in reversed(started):
+        runtime.stop()
+
+
 @pytest.fixture
 def fake_host() -> Iterator[FakeHost]:
     with FakeHost() as host:
         yield host
+
+
+@pytest.fixture
+def http_server() -> Iterator[HttpTestServer]:
+    from .http_server import HttpTestServer
+
+    with HttpTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+def websocket_server() -> Iterator[WebSocketTestServer]:
+    from .websocket_server import WebSocketTestServer
+
+    with WebSocketTestServer() as server:
+        yield server
