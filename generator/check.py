@@ -15,10 +15,13 @@ import wasmtime
 
 from pdk.host.compile_cache import CompiledComponentCache, default_cache_dir
 from pdk.host.engine import EngineSettings, make_engine
+from pdk.host.grants import GrantsError, GrantsFile
 from pdk.host.loader import open_package
 from pdk.host.world import check_world, component_shape
 from pdk.package import PackageError
 from pdk.package.manifest import ManifestError, Problem
+
+from .grants_view import GrantsView, grants_view, render_view
 
 
 @dataclass
@@ -32,6 +35,7 @@ class CheckReport:
     package_bytes: int | None = None
     component: dict[str, Any] | None = None
     problems: list[Problem] = field(default_factory=list)
+    grants: GrantsView | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The stable, snake_case document printed by `pdk check --json`."""
@@ -45,10 +49,13 @@ class CheckReport:
             "package_bytes": self.package_bytes,
             "component": self.component,
             "problems": [{"path": p.path, "message": p.message} for p in self.problems],
+            **({"grants": self.grants.to_json()} if self.grants is not None else {}),
         }
 
 
-def check(path: str | Path, *, cache_dir: Path | None | bool = True) -> CheckReport:
+def check(path: str | Path, *, cache_dir: Path | None | bool = True, grants: str | Path | None = None) -> CheckReport:
+    """`grants`: a grants file to judge against the manifest (`generator.grants_view`);
+    a malformed one is a problem, a grant that covers too little is a finding."""
     report = CheckReport(path=str(path))
     try:
         package = open_package(path)
@@ -61,6 +68,11 @@ def check(path: str | Path, *, cache_dir: Path | None | bool = True) -> CheckRep
     m = package.manifest
     report.id, report.version, report.world, report.digest = m.id, m.version, m.runtime.world, package.digest
     report.package_bytes = sum(e.size for e in package.files.entries())
+    if grants is not None:
+        try:
+            report.grants = grants_view(m, package.digest, GrantsFile.load(grants), grants)
+        except GrantsError as exc:
+            report.problems.append(Problem("grants", str(exc)))
     data = package.component_bytes()
     settings = EngineSettings()
     engine = make_engine(settings)
@@ -91,6 +103,8 @@ def render_human(report: CheckReport) -> str:
         lines.append(f"  exports:   {', '.join(sorted(c['exports'])) or 'none'}")
         host_imports = [i for i in c["imports"] if not i.startswith("wasi:")]
         lines.append(f"  imports:   {', '.join(host_imports) or 'none'} (+{len(c['imports']) - len(host_imports)} WASI, sandboxed)")
+    if report.grants is not None:
+        lines.extend(render_view(report.grants))
     for p in report.problems:
         lines.append(f"  problem:   {p}")
     return "\n".join(lines)

@@ -29,6 +29,24 @@ COMMAND_PAYLOAD_MAX_BYTES = 64 * KIB
 COMMAND_DETAIL_MAX_BYTES = 1 * KIB
 SERVICE_OUTPUT_MAX_BYTES = 1 * MIB
 
+# Host API `request` (outbound HTTP). v1 allowed 32 KiB bodies, 64 KiB responses, 5 s.
+HTTP_REQUEST_BODY_MAX_BYTES = 64 * KIB
+HTTP_RESPONSE_MAX_BYTES = 256 * KIB  # a longer body is cut and flagged `truncated`, not failed
+HTTP_HEADERS_MAX = 64  # request headers refused above this; response headers kept up to it
+HTTP_HEADER_VALUE_MAX_BYTES = 8 * KIB
+HTTP_TIMEOUT_MAX_S = 10.0
+# What a blocking host import leaves of the guest's call deadline, so the guest can still
+# handle the answer (a typed error) and return before the epoch deadline traps it.
+HOST_IMPORT_DEADLINE_MARGIN_S = 0.25
+HOST_API_MESSAGE_MAX_BYTES = 1 * KIB  # request-error / fs-error messages
+
+# Host API `fs` (files under granted roots). v1: 64 KiB read/write, 256 entries.
+FS_READ_MAX_BYTES = 1 * MIB
+FS_WRITE_MAX_BYTES = 1 * MIB
+FS_LIST_MAX_ENTRIES = 1024
+FS_PATH_MAX_BYTES = 1024
+FS_SEGMENT_MAX_BYTES = 255
+
 # Logging.
 LOG_MESSAGE_MAX_BYTES = 4 * KIB
 LOG_RING_MAX_RECORDS = 256

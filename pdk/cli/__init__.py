@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate a plugin directory or .yoi-plugin statically")
     p.add_argument("path", nargs="?", default=".")
+    p.add_argument("--grants", default=None, metavar="FILE", help="also show how this grants file covers what the manifest declares")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_commands.cmd_check)
 

@@ -46,7 +46,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from generator.check import check, render_human
 
-    report = check(args.path)
+    report = check(args.path, grants=args.grants)
     if args.json:
         _print_json(report.to_json())
     else:

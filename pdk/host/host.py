@@ -28,7 +28,9 @@ from .codec import CodecError
 from .compile_cache import CompiledComponentCache, default_cache_dir
 from .diagnostics import DiagnosticLog
 from .engine import EngineSettings, EpochTicker, make_engine
+from .fs_api import FsBackend
 from .grants import GrantsFile, GrantSet
+from .http_api import HttpRequestBackend
 from .imports import HostContext, build_linker
 from .instance import GuestFault, InstanceLimits, PluginInstance
 from .loader import PluginPackage, open_package
@@ -224,7 +226,13 @@ class Host:
         if problems:
             raise PluginRefused("world_mismatch", f"{manifest.id}: {problems[0]}", problems)
         diagnostics = DiagnosticLog()
-        linker = build_linker(self.engine, component, HostContext(diagnostics))
+        instance: PluginInstance | None = None  # bound below; the request import reads its deadline per call
+        context = HostContext(
+            diagnostics,
+            request=HttpRequestBackend.for_manifest(grant_set, manifest.raw, diagnostics, lambda: instance.remaining_s() if instance else None),
+            fs=FsBackend.for_manifest(grant_set, manifest.raw),
+        )
+        linker = build_linker(self.engine, component, context)
         instance = PluginInstance(self.engine, component, linker, self.ticker, limits or self.limits, diagnostics, self.settings.consume_fuel)
         plugin = LoadedPlugin(package, grant_set, shape, instance, diagnostics, _time.perf_counter() - started)
         with self._lock:

@@ -96,6 +96,9 @@ class PluginInstance:
         self._fuel_enabled = fuel_enabled
         self._lock = threading.Lock()
         self._live: _Live | None = None
+        # When the running call's epoch deadline falls (monotonic seconds), so that host
+        # imports that block (HTTP) can finish before it; None between calls.
+        self._deadline_at: float | None = None
         self.instantiations = 0
         self.recycles = 0
         self.calls = 0
@@ -158,10 +161,12 @@ class PluginInstance:
             live = self._live
             func, codec = self._func(live, iface, name)
             raw_args = codec.encode_params(*args)
-            live.store.set_epoch_deadline(self._ticker.ticks_for(deadline_s or self.limits.deadline_s))
+            deadline = deadline_s or self.limits.deadline_s
+            live.store.set_epoch_deadline(self._ticker.ticks_for(deadline))
             if self._fuel_enabled:
                 live.store.set_fuel(self.limits.fuel or 2**62)
             self.calls += 1
+            self._deadline_at = time.monotonic() + deadline
             try:
                 raw = func(live.store, *raw_args)
                 func.post_return(live.store)
@@ -169,7 +174,15 @@ class PluginInstance:
                 self._live = None
                 self.recycles += 1
                 raise classify_trap(exc) from None
+            finally:
+                self._deadline_at = None
             return codec.decode_result(raw)
+
+    def remaining_s(self) -> float | None:
+        """Seconds left before the running call's deadline (None when no call runs).
+        Read by host imports, which run on the calling thread inside the call."""
+        deadline_at = self._deadline_at
+        return None if deadline_at is None else deadline_at - time.monotonic()
 
     def warm(self) -> float:
         """Instantiate now (not on the first call); returns the seconds it took."""

@@ -5,7 +5,9 @@ never silently disables a declaration."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -140,6 +142,9 @@ _TOP_KEYS = {
 _RUNTIME_KEYS = {"kind", "world", "component"}
 _BUILD_KEYS = {"module", "sources", "plugin", "preload"}
 _TOOL_KEYS = {"name", "description", "input_schema"}
+_FS_KEYS = {"name", "operations"}
+FS_OPERATIONS = ("read", "list", "write")
+_ROOT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # as in grants files
 
 
 class _Checker:
@@ -378,6 +383,71 @@ def _parse_handlers(raw: Any, key: str, c: _Checker) -> tuple[HandlerDecl, ...]:
     return tuple(out)
 
 
+def _check_request_targets(raw: Any, c: _Checker) -> None:
+    """`[[request]]`: the same target shape (and parser) as grants files use."""
+    if raw is None:
+        return
+    if not isinstance(raw, list):
+        c.add("request", "must be an array of tables ([[request]])")
+        return
+    if not raw:
+        return
+    targets = _targets_module()
+    for i, entry in enumerate(raw):
+        try:
+            targets.Target.from_mapping(entry)
+        except targets.TargetError as exc:
+            c.add(f"request[{i}].{exc.key}" if exc.key else f"request[{i}]", exc.message)
+
+
+def _targets_module() -> Any:
+    """`pdk/host/targets.py`, the one target parser. Importing it as `pdk.host.targets`
+    would run `pdk.host`'s `__init__`, which loads wasmtime (~0.3 s on every no-op
+    `pdk build`); the module is standard library only, so it is loaded from its file
+    under a private name instead, unless the host has already imported it. Only its
+    verdicts are used here, so the two module objects never meet."""
+    loaded = sys.modules.get("pdk.host.targets") or sys.modules.get(_TARGETS_PRIVATE)
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location(_TARGETS_PRIVATE, Path(__file__).resolve().parent.parent / "host" / "targets.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_TARGETS_PRIVATE] = module  # dataclasses look their module up while defining
+    spec.loader.exec_module(module)
+    return module
+
+
+_TARGETS_PRIVATE = "pdk.package._manifest_targets"
+
+
+def _check_fs_roots(raw: Any, c: _Checker) -> None:
+    """`[[fs]]`: a root name (the grant supplies its host path) and operations."""
+    if raw is None:
+        return
+    if not isinstance(raw, list):
+        c.add("fs", "must be an array of tables ([[fs]])")
+        return
+    seen: set[str] = set()
+    for i, entry in enumerate(raw):
+        path = f"fs[{i}]"
+        if not isinstance(entry, dict):
+            c.add(path, "must be a table")
+            continue
+        c.unknown_keys(entry, _FS_KEYS, path)
+        if "path" in entry:
+            c.add(f"{path}.path", "host paths belong in the grants file; a manifest names the root only")
+        name = c.string(entry, "name", path)
+        if name and not _ROOT_NAME_RE.match(name):
+            c.add(f"{path}.name", "must be 1-64 of [A-Za-z0-9._-], starting with a letter or digit")
+        if name in seen:
+            c.add(f"{path}.name", f"duplicate root {name!r}")
+        seen.add(name)
+        if "operations" not in entry:
+            c.add(f"{path}.operations", f"is required (a subset of {', '.join(FS_OPERATIONS)})")
+        elif not c.string_list(entry, "operations", path, FS_OPERATIONS) and entry.get("operations") == []:
+            c.add(f"{path}.operations", "must name at least one operation")
+
+
 def parse_manifest(data: Mapping[str, Any], source: str = "plugin.toml") -> Manifest:
     """Validate a decoded `plugin.toml` and return its model, or raise `ManifestError`
     listing every problem."""
@@ -410,6 +480,8 @@ def parse_manifest(data: Mapping[str, Any], source: str = "plugin.toml") -> Mani
     tools = _parse_tools(data.get("tools"), c)
     services = _parse_handlers(data.get("services"), "services", c)
     ingresses = _parse_handlers(data.get("ingresses"), "ingresses", c)
+    _check_request_targets(data.get("request"), c)
+    _check_fs_roots(data.get("fs"), c)
 
     if not surfaces:
         c.add("surfaces", f"must declare at least one surface ({', '.join(SURFACES)})")
@@ -424,6 +496,10 @@ def parse_manifest(data: Mapping[str, Any], source: str = "plugin.toml") -> Mani
     for key, decls in (("tools", tools), ("services", services), ("ingresses", ingresses)):
         if decls and key not in surfaces:
             c.add(key, f"are declared but the surface {key!r} is not in surfaces")
+    for key in ("request", "fs"):
+        # Declarations the plugin could never use are a mistake, not a harmless extra.
+        if data.get(key) and key not in host_apis and isinstance(data.get("host_apis", []), list):
+            c.add(key, f"[[{key}]] is declared but {key!r} is not in host_apis")
     if c.problems:
         raise ManifestError(c.problems, source)
     return Manifest(
