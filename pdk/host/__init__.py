@@ -8,6 +8,11 @@ Public API::
         plugin = host.load("my-plugin", grants="grants.toml")   # or dev_grants=True
         result = plugin.call_tool("word_count", {"text": "a b"})
         result.ok, result.summary, result.content, result.error
+
+    Services and ingresses run in a `ServiceRuntime` (see `pdk.host.runtime`)::
+
+        rt = ServiceRuntime(host.load("my-service", dev_grants=True))
+        rt.start(); rt.submit("inbox", "message", Case("text", "hi")); rt.stop()
 """
 
 from .compile_cache import CompiledComponentCache, default_cache_dir
@@ -15,9 +20,11 @@ from .grants import GrantsError, GrantsFile, GrantSet
 from .host import Host, LoadedPlugin, PluginRefused
 from .instance import GuestFault, InstanceLimits
 from .loader import PluginPackage, open_package
+from .runtime import Accepted, Refused, RuntimeOptions, ServiceRuntime
 from .tools import ToolError, ToolResult
 
 __all__ = [
+    "Accepted",
     "CompiledComponentCache",
     "GrantSet",
     "GrantsError",
@@ -28,6 +35,9 @@ __all__ = [
     "LoadedPlugin",
     "PluginPackage",
     "PluginRefused",
+    "Refused",
+    "RuntimeOptions",
+    "ServiceRuntime",
     "ToolError",
     "ToolResult",
     "default_cache_dir",

@@ -17,7 +17,7 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 import wasmtime
 
@@ -61,6 +61,9 @@ class LoadedPlugin:
     load_seconds: float = 0.0
     tool_calls: int = 0
     tool_errors: dict[str, int] = field(default_factory=dict)
+    # Set by a `ServiceRuntime`: returns why tools may not run now (the service is not
+    # running), or None. A combined plugin's tools respect its service's lifecycle.
+    lifecycle_gate: Callable[[], str | None] | None = field(default=None, repr=False)
     _validators: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -93,6 +96,11 @@ class LoadedPlugin:
             return error_result(tool, call_id, ErrorCode.DENIED, f"the tools surface is not granted to {self.id} ({self.grants.reason})")
         if not self.grants.allows_tool(tool):
             return error_result(tool, call_id, ErrorCode.DENIED, f"tool {tool!r} is not granted to {self.id}")
+        # `denied`, not a new code: the host refuses to run the call now, as for a
+        # missing grant; the contract's error codes stay as they are.
+        refusal = self.lifecycle_gate() if self.lifecycle_gate is not None else None
+        if refusal is not None:
+            return error_result(tool, call_id, ErrorCode.DENIED, refusal)
         if input is None:
             raw = "{}"
         elif isinstance(input, (str, bytes)):

@@ -1,0 +1,320 @@
+"""Output commands: each one validated, grant-checked, executed and given a result.
+
+Every command of an output is judged on its own, so an invalid or ungranted command
+never prevents its valid siblings (v1 dropped the whole output; notes/yoi-v1-host.md,
+weak spot 4). The steps, in order, each able to end the command:
+
+1. count: at most `COMMANDS_PER_OUTPUT_MAX` per output; the rest are `invalid`;
+2. shape (`invalid`): a unique non-empty id, a known kind, bounded fields, JSON that
+   parses, a URL and method that can be judged;
+3. grants (`denied`): `emit`, `log` and `status_update` need nothing beyond a
+   running plugin; `websocket_send` needs the `websocket` host API, a connection
+   declared in the manifest and its URL inside a declared and a granted target;
+   `http_request` needs the `request` host API and its URL and method inside a
+   declared and a granted target;
+4. execution by the executor registered for the kind: `executed`, `failed` or
+   `unsupported` (`websocket_send` and `http_request` are `unsupported` until the
+   WebSocket and HTTP issues register executors).
+
+Executors are plain functions `(CommandContext) -> Execution` in
+`ServiceRuntime.command_executors`. They run on the dispatcher thread, between two
+handler calls, so they must not block: an asynchronous executor starts its work
+elsewhere, returns `executed` at once, and later delivers the result as an event
+with `runtime.submit(ingress, kind, payload, correlation_id=command_id)` (`ingress`
+is `context.event.ingress` unless the plugin says otherwise; the ingress must
+declare the result's kind, e.g. `http_response`). Such result events may come from
+any source: the runtime remembers the ids of recent commands it executed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pdk.limits import COMMAND_DETAIL_MAX_BYTES, COMMAND_PAYLOAD_MAX_BYTES, COMMANDS_PER_OUTPUT_MAX
+from pdk.package.manifest import Manifest
+
+from ..codec import Case
+from ..grants import GrantSet
+from ..redact import bound_text, redact
+from ..targets import Target, TargetError, UrlError, parse_request, parse_targets
+from .model import QueuedEvent
+
+if TYPE_CHECKING:
+    from .runtime import ServiceRuntime
+
+COMMAND_KINDS: tuple[str, ...] = ("websocket_send", "http_request", "emit", "log", "status_update")
+COMMAND_RESULTS: tuple[str, ...] = ("executed", "denied", "invalid", "failed", "unsupported")
+LOG_LEVELS = frozenset({"debug", "info", "warn", "error"})
+COMMAND_ID_MAX_LEN = 128
+HEADERS_MAX = 64
+_TOPIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
+_CONNECTION_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What an executor reports: a result (`executed`, `failed`, `unsupported`, or
+    `denied` for a late refusal) and a short detail (bounded and redacted for it)."""
+
+    result: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Everything an executor may use for one command."""
+
+    runtime: ServiceRuntime
+    event: QueuedEvent
+    command_id: str
+    kind: str
+    value: Any  # the command's plain payload (a dict; a Case for `message`)
+
+
+Executor = Callable[[CommandContext], Execution]
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command_id: str
+    kind: str
+    result: str
+    detail: str
+    event_id: str
+    at_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "command_id": self.command_id,
+            "kind": self.kind,
+            "result": self.result,
+            "detail": self.detail,
+            "event_id": self.event_id,
+            "at_ms": self.at_ms,
+        }
+
+
+def bounded_detail(text: str) -> str:
+    return bound_text(redact(text), COMMAND_DETAIL_MAX_BYTES)
+
+
+def _json_problem(what: str, data_json: Any, *, optional: bool) -> str | None:
+    if data_json is None:
+        return None if optional else f"{what} is missing"
+    if not isinstance(data_json, str):
+        return f"{what} must be a string of JSON"
+    if len(data_json.encode("utf-8", "replace")) > COMMAND_PAYLOAD_MAX_BYTES:
+        return f"{what} is larger than {COMMAND_PAYLOAD_MAX_BYTES} bytes"
+    try:
+        json.loads(data_json)
+    except ValueError as exc:
+        return f"{what} is not valid JSON: {exc}"
+    return None
+
+
+class CommandChecker:
+    """Shape and grant checks for one plugin (its manifest and grants)."""
+
+    def __init__(self, manifest: Manifest, grants: GrantSet) -> None:
+        self.grants = grants
+        self.request_targets = _targets(manifest.raw.get("request"), websocket=False)
+        self.websocket_targets = _targets(manifest.raw.get("websocket"), websocket=True)
+        self.connections: dict[str, str] = {}
+        for decl in manifest.ingresses:
+            for conn in decl.raw.get("connections", []):
+                if isinstance(conn, Mapping) and isinstance(conn.get("name"), str):
+                    self.connections[conn["name"]] = str(conn.get("url", ""))
+
+    def invalid(self, kind: str, value: Any) -> str | None:
+        """Why the command's shape is invalid, or None."""
+        if not isinstance(value, Mapping):
+            return f"a {kind} command carries a record"
+        if kind == "emit":
+            topic = value.get("topic")
+            if not isinstance(topic, str) or not _TOPIC_RE.match(topic):
+                return "emit topic must be 1-128 of [A-Za-z0-9_.:/-], starting with a letter or digit"
+            return _json_problem("emit data_json", value.get("data_json"), optional=False)
+        if kind == "log":
+            if value.get("level") not in LOG_LEVELS:
+                return f"log level must be one of {', '.join(sorted(LOG_LEVELS))}"
+            message = value.get("message")
+            if not isinstance(message, str):
+                return "log message must be a string"
+            if len(message.encode("utf-8", "replace")) > COMMAND_PAYLOAD_MAX_BYTES:
+                return f"log message is larger than {COMMAND_PAYLOAD_MAX_BYTES} bytes"
+            return None
+        if kind == "status_update":
+            if not isinstance(value.get("healthy"), bool):
+                return "status_update healthy must be a bool"
+            return _json_problem("status_update data_json", value.get("data_json"), optional=True)
+        if kind == "websocket_send":
+            connection = value.get("connection")
+            if not isinstance(connection, str) or not _CONNECTION_RE.match(connection):
+                return "websocket_send connection must be a connection name"
+            message = value.get("message")
+            if not isinstance(message, Case) or message.tag not in ("text", "binary"):
+                return "websocket_send message must be text or binary"
+            size = len(message.value.encode("utf-8", "replace")) if message.tag == "text" else len(message.value)
+            if size > COMMAND_PAYLOAD_MAX_BYTES:
+                return f"websocket_send message is larger than {COMMAND_PAYLOAD_MAX_BYTES} bytes"
+            return None
+        if kind == "http_request":
+            return _http_problem(value)
+        return f"unknown command kind {kind!r}"
+
+    def denied(self, kind: str, value: Mapping[str, Any]) -> str | None:
+        """Why the plugin may not do this, or None."""
+        if kind == "websocket_send":
+            if not self.grants.allows_host_api("websocket"):
+                return "host api 'websocket' is not granted"
+            url = self.connections.get(value["connection"])
+            if url is None:
+                return f"connection {value['connection']!r} is not declared in the manifest"
+            verdict = self.grants.check_websocket(url, self.websocket_targets)
+            return None if verdict.allowed else f"connection {value['connection']!r}: {verdict.reason}"
+        if kind == "http_request":
+            verdict = self.grants.check_request(value["url"], value["method"], self.request_targets)
+            return None if verdict.allowed else verdict.reason
+        return None
+
+
+def _http_problem(value: Mapping[str, Any]) -> str | None:
+    method, url = value.get("method"), value.get("url")
+    if not isinstance(method, str) or method != method.upper():
+        return "http_request method must be an upper-case string"
+    if not isinstance(url, str):
+        return "http_request url must be a string"
+    try:
+        line = parse_request(url, method)
+    except UrlError as exc:
+        return f"http_request url: {exc}"
+    if line.scheme not in ("http", "https"):
+        return "http_request url must be http or https"
+    headers = value.get("headers") or []
+    if len(headers) > HEADERS_MAX:
+        return f"http_request has more than {HEADERS_MAX} headers"
+    size = len(url.encode("utf-8"))
+    for pair in headers:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(isinstance(p, str) for p in pair):
+            return "http_request headers must be (name, value) string pairs"
+        if not _HEADER_NAME_RE.match(pair[0]) or "\r" in pair[1] or "\n" in pair[1]:
+            return "http_request has an invalid header"
+        size += len(pair[0]) + len(pair[1].encode("utf-8", "replace"))
+    body = value.get("body")
+    size += len(body) if isinstance(body, (bytes, bytearray)) else 0
+    if size > COMMAND_PAYLOAD_MAX_BYTES:
+        return f"http_request is larger than {COMMAND_PAYLOAD_MAX_BYTES} bytes (url, headers and body)"
+    return None
+
+
+def _targets(raw: Any, *, websocket: bool) -> tuple[Target, ...]:
+    if not raw:
+        return ()
+    try:
+        return parse_targets(raw, websocket=websocket)
+    except TargetError:
+        # The manifest was validated at load; an unparsable list allows nothing.
+        return ()
+
+
+def unsupported_executor(context: CommandContext) -> Execution:
+    return Execution("unsupported", f"{context.kind} commands are not executed by this host yet")
+
+
+def _emit(context: CommandContext) -> Execution:
+    context.runtime.emit_log.append(context, json.loads(context.value["data_json"]))
+    return Execution("executed", f"emitted on {context.value['topic']}")
+
+
+def _log(context: CommandContext) -> Execution:
+    context.runtime.plugin.diagnostics.add("command", str(context.value["level"]), str(context.value["message"]))
+    return Execution("executed", "logged")
+
+
+def _status_update(context: CommandContext) -> Execution:
+    data_json = context.value.get("data_json")
+    context.runtime.report_status(bool(context.value["healthy"]), data_json, "status_update")
+    return Execution("executed", "status updated")
+
+
+def default_executors() -> dict[str, Executor]:
+    return {
+        "emit": _emit,
+        "log": _log,
+        "status_update": _status_update,
+        "websocket_send": unsupported_executor,
+        "http_request": unsupported_executor,
+    }
+
+
+def judge(
+    commands: list[Any],
+    checker: CommandChecker,
+    executors: Mapping[str, Executor],
+    make_context: Callable[[str, str, Any], CommandContext],
+    now_ms: Callable[[], int],
+    event_id: str,
+) -> list[CommandResult]:
+    """Validate, grant-check and execute each command; one result per command."""
+    results: list[CommandResult] = []
+    seen: set[str] = set()
+    for index, command in enumerate(commands):
+        command_id, kind, value = _parts(command)
+        result, detail = _judge_one(index, command_id, kind, value, seen, checker, executors, make_context)
+        if command_id:
+            seen.add(command_id)
+        results.append(CommandResult(bound_text(command_id, COMMAND_ID_MAX_LEN), kind, result, bounded_detail(detail), event_id, now_ms()))
+    return results
+
+
+def _parts(command: Any) -> tuple[str, str, Any]:
+    if not isinstance(command, Mapping):
+        return "", "unknown", None
+    command_id = command.get("id")
+    kind = command.get("kind")
+    return (
+        command_id if isinstance(command_id, str) else "",
+        kind.tag if isinstance(kind, Case) else "unknown",
+        kind.value if isinstance(kind, Case) else None,
+    )
+
+
+def _judge_one(
+    index: int,
+    command_id: str,
+    kind: str,
+    value: Any,
+    seen: set[str],
+    checker: CommandChecker,
+    executors: Mapping[str, Executor],
+    make_context: Callable[[str, str, Any], CommandContext],
+) -> tuple[str, str]:
+    if index >= COMMANDS_PER_OUTPUT_MAX:
+        return "invalid", f"command {index + 1} of the output; at most {COMMANDS_PER_OUTPUT_MAX} per output"
+    if not command_id:
+        return "invalid", "the command id is empty"
+    if len(command_id) > COMMAND_ID_MAX_LEN:
+        return "invalid", f"the command id is longer than {COMMAND_ID_MAX_LEN} characters"
+    if command_id in seen:
+        return "invalid", f"the command id {command_id!r} is used twice in this output"
+    if kind not in COMMAND_KINDS:
+        return "invalid", f"unknown command kind {kind!r}"
+    problem = checker.invalid(kind, value)
+    if problem is not None:
+        return "invalid", problem
+    refusal = checker.denied(kind, value)
+    if refusal is not None:
+        return "denied", refusal
+    executor = executors.get(kind, unsupported_executor)
+    try:
+        execution = executor(make_context(command_id, kind, value))
+    except Exception as exc:  # an executor bug must not sink the other commands
+        return "failed", f"{type(exc).__name__}: {exc}"
+    if execution.result not in COMMAND_RESULTS:
+        return "failed", f"the {kind} executor reported an unknown result {execution.result!r}"
+    return execution.result, execution.detail
