@@ -122,8 +122,11 @@ def test_check_api_matches_the_cli(built: Path) -> None:
 
 
 def test_wrong_world_reports_the_missing_exports(copy_of: Path) -> None:
-    edit_manifest(copy_of, ('world = "tool"', 'world = "service"'), ('surfaces = ["tools"]', 'surfaces = ["services"]'))
+    edit_manifest(copy_of, ('world = "tool"', 'world = "service"'), ('surfaces = ["tools"]', 'surfaces = ["services", "ingresses"]'))
     without_tools(copy_of)
+    # A well-formed service manifest, so the only problems left are the component's.
+    with (copy_of / "plugin.toml").open("a", encoding="utf-8") as f:
+        f.write('\n[[services]]\nname = "svc"\n\n[[ingresses]]\nname = "inbox"\nevent_kinds = ["message"]\n')
     proc = run_pdk("check", copy_of)
     assert proc.returncode == 1
     assert proc.stdout.startswith(f"INVALID: {copy_of}")
