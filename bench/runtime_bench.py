@@ -1,0 +1,162 @@
+"""Benchmark the Service/Ingress runtime against the raw export call.
+
+    python bench/runtime_bench.py [--events N]
+
+Prints: the raw wasmtime-py call rate of `events.handle` (the floor), events/s through
+submit -> queue -> dispatcher -> handler -> commands (target >= 50% of the floor),
+p50/p99 dispatch latency (accepted -> outcome), and HTTP ingress requests/s on loopback
+(202s). Figures only; nothing here asserts timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import wasmtime  # noqa: E402
+from wasmtime.component import Component, Linker, Record, Variant  # noqa: E402
+
+from generator.build import build  # noqa: E402
+from pdk.host import Host  # noqa: E402
+from pdk.host.codec import Case  # noqa: E402
+from pdk.host.runtime import RuntimeOptions, ServiceRuntime  # noqa: E402
+from pdk.host.sources import HttpIngressServer  # noqa: E402
+
+LIFECYCLE, EVENTS = "yoi:plugin/lifecycle@2.0.0", "yoi:plugin/events@2.0.0"
+
+
+def raw_floor(component_path: Path, n: int) -> float:
+    """Calls/s of `events.handle` with plain wasmtime-py (no queue, codec or commands)."""
+    config = wasmtime.Config()
+    config.epoch_interruption = True
+    engine = wasmtime.Engine(config)
+    component = Component(engine, component_path.read_bytes())
+    linker = Linker(engine)
+    linker.add_wasip2()
+    with linker.root() as root:
+        with root.add_instance("yoi:host/log@2.0.0") as log:
+            log.add_func("write", lambda store, level, msg: None)
+        with root.add_instance("yoi:host/request@2.0.0") as req:
+            req.add_func("send", lambda store, r: None)
+        with root.add_instance("yoi:host/fs@2.0.0") as fs:
+            for name in ("read-file", "write-file", "list-dir"):
+                fs.add_func(name, lambda store, *a: None)
+        with root.add_instance("yoi:plugin/types@2.0.0"):
+            pass
+    store = wasmtime.Store(engine)
+    store.set_wasi(wasmtime.WasiConfig())
+    store.set_epoch_deadline(1 << 30)
+    instance = linker.instantiate(store, component)
+
+    def func(iface: str, name: str) -> wasmtime.component.Func:
+        idx = instance.get_export_index(store, name, instance.get_export_index(store, iface))
+        f = instance.get_func(store, idx)
+        assert f is not None
+        return f
+
+    start = func(LIFECYCLE, "start")
+    start(store, "{}")
+    start.post_return(store)
+    handle = func(EVENTS, "handle")
+    started = time.perf_counter()
+    for i in range(n):
+        ev = Record()
+        for k, v in (("id", str(i)), ("ingress", "inbox"), ("source", "manual"), ("kind", "message"),
+                     ("payload", Variant("text", "hello")), ("created-at-ms", 0), ("attempt", 1), ("correlation-id", None)):
+            setattr(ev, k, v)
+        handle(store, ev)
+        handle.post_return(store)
+    elapsed = time.perf_counter() - started
+    del store
+    return n / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        plugin_dir = Path(tmp) / "counter-service"
+        shutil.copytree(ROOT / "examples" / "counter-service", plugin_dir, ignore=shutil.ignore_patterns("build", "dist"))
+        build(plugin_dir)
+        component_path = next((plugin_dir / "build").glob("*.wasm"))
+        floor = raw_floor(component_path, args.events)
+
+        with Host(cache_dir=Path(tmp) / "cache", stderr=io.StringIO()) as host:
+            plugin = host.load(plugin_dir, dev_grants=True)
+            rt = ServiceRuntime(plugin, {}, RuntimeOptions(queue_capacity=1024))
+            accepted_at: dict[str, float] = {}
+            latencies: list[float] = []
+            lock = threading.Lock()
+
+            def on_outcome(outcome: dict) -> None:
+                done = time.perf_counter()
+                with lock:
+                    t0 = accepted_at.pop(outcome["event_id"], None)
+                if t0 is not None:
+                    latencies.append(done - t0)
+
+            rt.on_outcome(on_outcome)
+            rt.start()
+            started = time.perf_counter()
+            sent = 0
+            while sent < args.events:
+                t0 = time.perf_counter()
+                result = rt.submit("inbox", "message", Case("text", "hello"))
+                event_id = getattr(result, "event_id", None)
+                if event_id is None:  # queue full: let the dispatcher catch up
+                    time.sleep(0.001)
+                    continue
+                with lock:
+                    accepted_at[event_id] = t0
+                sent += 1
+            rt.wait_idle(120)
+            rate = args.events / (time.perf_counter() - started)
+            handled = rt.status()["counters"]["handled"]
+            # Latency without queueing: one event at a time.
+            latencies.clear()
+            for _ in range(300):
+                t0 = time.perf_counter()
+                result = rt.submit("inbox", "message", Case("text", "hello"))
+                with lock:
+                    accepted_at[result.event_id] = t0  # type: ignore[union-attr]
+                rt.wait_idle(10)
+
+            server = HttpIngressServer([rt], host="127.0.0.1", port=0)
+            port = server.start()
+            conn = http.client.HTTPConnection("127.0.0.1", port)
+            n_http = min(args.events, 1000)
+            codes: dict[int, int] = {}
+            started = time.perf_counter()
+            for i in range(n_http):
+                conn.request("POST", "/inbox", body=f"m{i}", headers={"Content-Type": "text/plain"})
+                resp = conn.getresponse()
+                resp.read()
+                codes[resp.status] = codes.get(resp.status, 0) + 1
+            http_rate = n_http / (time.perf_counter() - started)
+            conn.close()
+            server.stop()
+            rt.wait_idle(120)
+            rt.stop()
+    lat = sorted(latencies)
+    p50 = statistics.median(lat) * 1000
+    p99 = lat[int(len(lat) * 0.99) - 1] * 1000
+    print(f"raw wasmtime-py events.handle (floor): {floor:8.0f} calls/s")
+    print(f"submit -> queue -> handler -> commands: {rate:8.0f} events/s  ({rate / floor:.0%} of the floor; target >= 50%; handled {handled})")
+    print(f"dispatch latency accepted -> outcome:   p50 {p50:.2f} ms, p99 {p99:.2f} ms (one event at a time)")
+    print(f"HTTP ingress on loopback (1 client):    {http_rate:8.0f} requests/s  status codes {codes}")
+
+
+if __name__ == "__main__":
+    main()
