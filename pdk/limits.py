@@ -87,3 +87,23 @@ STOP_DRAIN_DEADLINE_S = 5.0
 TIMER_MIN_INTERVAL_MS = 100
 HTTP_INGRESS_BODY_MAX_BYTES = 256 * KIB
 HTTP_INGRESS_HEADERS_MAX_BYTES = 16 * KIB
+
+# Host-owned WebSocket connections (v1: 64 KiB messages, 4 connections, no heartbeat).
+# An inbound message may be as large as an event payload; a bigger one closes the
+# connection with 1009 (message too big) instead of being cut.
+WEBSOCKET_MESSAGE_MAX_BYTES = EVENT_PAYLOAD_MAX_BYTES
+WEBSOCKET_SEND_MAX_BYTES = COMMAND_PAYLOAD_MAX_BYTES
+WEBSOCKET_CONNECTIONS_MAX = 16  # per plugin, over all its ingresses
+WEBSOCKET_SUBPROTOCOLS_MAX = 8
+WEBSOCKET_SEND_QUEUE_MAX = 64  # per connection
+WEBSOCKET_SEND_TIMEOUT_S = 2.0  # a send holds the dispatcher at most this long
+WEBSOCKET_OPEN_TIMEOUT_S = 10.0
+WEBSOCKET_CLOSE_TIMEOUT_S = 2.0
+WEBSOCKET_PING_INTERVAL_S = 20.0
+WEBSOCKET_PING_TIMEOUT_S = 20.0
+WEBSOCKET_RECONNECT_INITIAL_S = 0.5
+WEBSOCKET_RECONNECT_MAX_S = 30.0
+WEBSOCKET_STABLE_AFTER_S = 10.0  # an open that lasted this long resets the backoff
+# Frames the WebSocket library may buffer before it stops reading the socket; kept
+# small so that a paused reader turns into TCP backpressure quickly.
+WEBSOCKET_READ_BUFFER_FRAMES = 4

@@ -320,7 +320,7 @@ def _say(line: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from pdk.host import Host
     from pdk.host.control import ControlError, ControlServer, default_control_path
-    from pdk.host.sources import HttpIngressServer, RouteConflict, has_http_ingress, timers_for
+    from pdk.host.sources import HttpIngressServer, RouteConflict, has_http_ingress, timers_for, websocket_driver_for
 
     started = time.monotonic()
     with Host() as host, _Stopper() as stopper:
@@ -328,6 +328,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         rt = _runtime(plugin, args)
         try:
             timers = timers_for(rt)
+            websocket = websocket_driver_for(rt)  # registers its executor and sources now
             http = HttpIngressServer([rt], "127.0.0.1", args.http_port) if has_http_ingress(rt) else None
         except RouteConflict as exc:
             raise UserError(str(exc)) from None
@@ -347,7 +348,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 http.start()
             for timer in timers:
                 timer.start()
-            for line in view.run_banner(rt, doc, http, timers, control_path):
+            if websocket is not None:
+                websocket.start()  # dials in the background; never blocks
+            for line in view.run_banner(rt, doc, http, timers, control_path, websocket):
                 _say(line)
             _foreground(rt, stopper)
         finally:
@@ -356,6 +359,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 http.stop()
             for timer in timers:
                 timer.stop()
+            if websocket is not None:
+                websocket.stop()  # clean close (1001), no events
             final = rt.stop(args.drain_deadline) if args.drain_deadline is not None else rt.stop()
             control.close()
     _say(view.run_summary(final, time.monotonic() - started, stopper.signal))

@@ -92,7 +92,7 @@ def send_summary(sent_docs: Sequence[dict[str, Any]]) -> str:
 # ----------------------------------------------------------------------------- run
 
 
-def run_banner(rt: Any, doc: dict[str, Any], http: Any, timers: Sequence[Any], control_path: Path) -> list[str]:
+def run_banner(rt: Any, doc: dict[str, Any], http: Any, timers: Sequence[Any], control_path: Path, websocket: Any = None) -> list[str]:
     p = doc["plugin"]
     lines = [f"pdk run: {p['id']} {p['version']} ({p['world']}) is {doc['lifecycle']['state']}"]
     if http is not None:
@@ -101,6 +101,10 @@ def run_banner(rt: Any, doc: dict[str, Any], http: Any, timers: Sequence[Any], c
             lines.append(f"  POST {http.url}{path} -> ingress {route.ingress} ({', '.join(route.kinds)})")
     for timer in timers:
         lines.append(f"timer: ingress {timer.ingress} ({timer.kind}) every {timer.interval_ms} ms")
+    if websocket is not None:
+        for name, conn in sorted(websocket.status().items()):
+            denied = f" (denied: {conn['last_error']})" if conn["state"] == "denied" else ""
+            lines.append(f"websocket: {name} -> {conn['url']} for ingress {conn['ingress']}{denied}")
     lines.append(f"control: {control_path}")
     lines.append("press Ctrl-C to stop")
     return lines
@@ -142,6 +146,17 @@ def _source_line(name: str, src: dict[str, Any]) -> str:
             + (f", refused {_compact(src['refused'])}" if src.get("refused") else "")
             + f", last {_ago(src.get('last_fired_ms'))}"
         )
+    if kind == "websocket":
+        line = (
+            f"  {name}: {src.get('state')} since {_ago(src.get('since_ms'))}, {src.get('url')}: "
+            f"{src.get('frames_in', 0)} in, {src.get('frames_out', 0)} out, {src.get('reconnects', 0)} reconnects, "
+            f"{src.get('pauses', 0)} pauses"
+        )
+        if src.get("send_failures"):
+            line += f", send failures {_compact(src['send_failures'])}"
+        if src.get("last_error") and src.get("state") != "open":
+            line += f" ({src['last_error']})"
+        return line
     if kind == "http_listener":
         rejected = src.get("rejected", {})
         return f"  {name}: {src.get('url')}, {src.get('connections', 0)} connections" + (f", rejected {_compact(rejected)}" if rejected else "")

@@ -21,6 +21,8 @@ from pdk.limits import (
     QUEUE_CAPACITY_MAX,
     RETRY_BACKOFF_MAX_MS,
     TIMER_MIN_INTERVAL_MS,
+    WEBSOCKET_CONNECTIONS_MAX,
+    WEBSOCKET_SUBPROTOCOLS_MAX,
 )
 
 SCHEMA_VERSION = 2
@@ -298,7 +300,7 @@ _INGRESS_KEYS = {
     "name", "description", "sources", "event_kinds", "payload_schema", "http_path", "timer",
     "queue_capacity", "max_attempts", "retry_backoff_ms", "connections",
 }
-_CONNECTION_KEYS = {"name", "url", "event_kinds", "subprotocols"}
+_CONNECTION_KEYS = {"name", "url", "event_kinds", "subprotocols", "secrets"}
 _PATH_RE = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 
 
@@ -353,6 +355,81 @@ def _check_ingress(entry: Mapping[str, Any], path: str, c: _Checker) -> None:
         url = c.string(conn, "url", cpath)
         if url and not url.startswith(("ws://", "wss://")):
             c.add(f"{cpath}.url", "must be a ws:// or wss:// URL")
+        _check_connection_lists(conn, cpath, kinds if isinstance(kinds, list) else [], c)
+
+
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
+_SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")  # as in grants files
+
+
+def _check_connection_lists(conn: Mapping[str, Any], cpath: str, ingress_kinds: list[Any], c: _Checker) -> None:
+    """A connection's optional `event_kinds` (a subset of its ingress's),
+    `subprotocols` (HTTP tokens) and `secrets` (names of grant secrets sent as
+    handshake headers)."""
+    for key, pattern, what in (
+        ("event_kinds", _NAME_RE, "kind names ([a-z0-9_.-])"),
+        ("subprotocols", _TOKEN_RE, "subprotocol names (HTTP tokens)"),
+        ("secrets", _SECRET_NAME_RE, "secret names as in the grants file"),
+    ):
+        if key not in conn:
+            continue
+        values = conn[key]
+        if not isinstance(values, list) or not all(isinstance(v, str) and pattern.match(v) for v in values):
+            c.add(f"{cpath}.{key}", f"must be a list of {what}")
+            continue
+        if len(set(values)) != len(values):
+            c.add(f"{cpath}.{key}", "has duplicates")
+        if key == "event_kinds":
+            for kind in values:
+                if kind not in ingress_kinds:
+                    c.add(f"{cpath}.event_kinds", f"{kind!r} is not among the ingress's event_kinds")
+        if key == "subprotocols" and len(values) > WEBSOCKET_SUBPROTOCOLS_MAX:
+            c.add(f"{cpath}.subprotocols", f"at most {WEBSOCKET_SUBPROTOCOLS_MAX}")
+
+
+def _check_websocket(data: Mapping[str, Any], ingresses: tuple[HandlerDecl, ...], host_apis: tuple[str, ...], c: _Checker) -> None:
+    """`[[websocket]]` targets, and connections: unique names across ingresses (v1
+    let two sources collide), bounded in number, each URL inside a declared target."""
+    raw = data.get("websocket")
+    conns = [
+        (f"ingresses[{i}].connections[{j}]", conn)
+        for i, decl in enumerate(ingresses)
+        for j, conn in enumerate(decl.raw.get("connections", []) if isinstance(decl.raw.get("connections"), list) else [])
+        if isinstance(conn, dict)
+    ]
+    seen: set[str] = set()
+    for where, conn in conns:
+        name = conn.get("name")
+        if isinstance(name, str) and name:
+            if name in seen:
+                c.add(f"{where}.name", f"duplicate connection {name!r} (names are unique across ingresses)")
+            seen.add(name)
+    if len(conns) > WEBSOCKET_CONNECTIONS_MAX:
+        c.add("ingresses", f"{len(conns)} connections; at most {WEBSOCKET_CONNECTIONS_MAX} per plugin")
+    if conns and "websocket" not in host_apis:
+        c.add("host_apis", 'connections are declared but "websocket" is not in host_apis')
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        c.add("websocket", "must be an array of tables ([[websocket]])")
+        return
+    if raw or conns:
+        # Imported lazily for the same reason as in `_check_request_targets`.
+        from pdk.host.targets import TargetError, match_url, parse_targets
+
+        try:
+            targets = parse_targets(raw, websocket=True)
+        except TargetError as exc:
+            c.add(f"websocket{exc.key}" if exc.key.startswith("[") else "websocket", exc.message)
+            return
+        if raw and "websocket" not in host_apis:
+            c.add("websocket", "[[websocket]] is declared but 'websocket' is not in host_apis")
+        for where, conn in conns:
+            url = conn.get("url")
+            if isinstance(url, str) and url.startswith(("ws://", "wss://")):
+                verdict = match_url(url, "GET", targets, targets)
+                if not verdict:
+                    c.add(f"{where}.url", f"is not inside any [[websocket]] target: {verdict.reason}")
 
 
 def _parse_handlers(raw: Any, key: str, c: _Checker) -> tuple[HandlerDecl, ...]:
@@ -481,6 +558,7 @@ def parse_manifest(data: Mapping[str, Any], source: str = "plugin.toml") -> Mani
     services = _parse_handlers(data.get("services"), "services", c)
     ingresses = _parse_handlers(data.get("ingresses"), "ingresses", c)
     _check_request_targets(data.get("request"), c)
+    _check_websocket(data, ingresses, host_apis, c)
     _check_fs_roots(data.get("fs"), c)
 
     if not surfaces:

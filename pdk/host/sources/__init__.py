@@ -9,8 +9,12 @@
     ...
     http.stop(); [t.stop() for t in timers]
 
+    ws = websocket_driver_for(rt)                  # None without a "websocket" ingress
+    ws.start() ... ws.stop()                       # see pdk.host.websocket
+
 Manual dispatch is `rt.submit(...)` itself (and `pdk send`). Each source publishes
-its state in `rt.sources[name]` ("timer:<ingress>", "http:<ingress>", "http")."""
+its state in `rt.sources[name]` ("timer:<ingress>", "http:<ingress>", "http",
+"websocket:<connection>")."""
 
 from __future__ import annotations
 
@@ -33,6 +37,17 @@ def has_http_ingress(rt: Any) -> bool:
     return bool(ingresses_with_source(rt, "http"))
 
 
+def websocket_driver_for(rt: Any) -> Any:
+    """A (not started) `WebSocketDriver` for the connections of `rt`'s plugin, or None
+    when no ingress has the "websocket" source. Start it after `rt.start()` and stop
+    it before `rt.stop()` (intake first). See `pdk.host.websocket`."""
+    if not ingresses_with_source(rt, "websocket"):
+        return None
+    from pdk.host.websocket import WebSocketDriver  # the websockets library only when needed
+
+    return WebSocketDriver(rt, rt.plugin, rt.plugin.grants)
+
+
 __all__ = [
     "HttpError",
     "HttpIngressServer",
@@ -44,4 +59,5 @@ __all__ = [
     "has_http_ingress",
     "payload_from",
     "timers_for",
+    "websocket_driver_for",
 ]
