@@ -111,6 +111,7 @@ class PlainClient:
 
     async def _run(self, url: str, echo: bool) -> None:
         async with connect(url, compression=None, proxy=None, max_queue=(4, 2), ping_interval=None) as ws:
+            self.ws = ws
             async for message in ws:
                 self.received += 1
                 if echo:
@@ -119,11 +120,10 @@ class PlainClient:
                     self.done.set()
 
     def close(self) -> None:
-        self.loop.call_soon_threadsafe(self._task.cancel)
-        try:
-            self._task.result(30)
-        except BaseException:
-            pass
+        ws = getattr(self, "ws", None)
+        if ws is not None:
+            asyncio.run_coroutine_threadsafe(ws.close(), self.loop).result(30)
+        self._task.result(30)  # the reading loop ends once the connection is closed
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(30)
         self.loop.close()

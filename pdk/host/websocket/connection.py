@@ -187,9 +187,12 @@ class Connection:
             if ever_opened:
                 self.stats.reconnects += 1
             self._publish()
+            # Writer and heartbeat run from now on: a send need not wait until the
+            # plugin's queue took the `open` event.
+            helpers = self._start_helpers(ws)
             await self._event("reconnected" if ever_opened else "open", Case("empty", None))
             ever_opened = True
-            result = await self._serve(ws)
+            result = await self._serve(ws, helpers)
             self._ws = None
             self._fail_queued(CLOSED, "the connection closed before the message was sent")
             self._sendq = None
@@ -272,11 +275,14 @@ class Connection:
 
     # -- an open connection ----------------------------------------------------------------
 
-    async def _serve(self, ws: ClientConnection) -> CloseResult:
+    def _start_helpers(self, ws: ClientConnection) -> list[asyncio.Task[None]]:
+        self._heartbeat_error = None
         helpers = [asyncio.create_task(self._write(ws))]
         if self.options.ping_interval_s is not None:
             helpers.append(asyncio.create_task(self._heartbeat(ws)))
-        self._heartbeat_error = None
+        return helpers
+
+    async def _serve(self, ws: ClientConnection, helpers: list[asyncio.Task[None]]) -> CloseResult:
         try:
             return await self._read(ws)
         finally:
@@ -357,6 +363,10 @@ class Connection:
                 continue  # its sender gave up waiting (timed_out); never send it late
             try:
                 await ws.send(item.message.data)
+            except asyncio.CancelledError:
+                # The connection ended while this message was being written.
+                self._send_failed(item, CLOSED, "the connection closed while sending")
+                raise
             except ConnectionClosed:
                 self._send_failed(item, CLOSED, "the connection closed while sending")
                 continue

@@ -87,9 +87,13 @@ def declared_targets(manifest: Manifest) -> tuple[Target, ...]:
         return ()
 
 
-def check_connection(spec: ConnectionSpec, manifest: Manifest, grants: GrantSet) -> ConnectionPlan:
-    """The static verdict for one connection (see the module docstring)."""
-    declared = declared_targets(manifest)
+def check_connection(
+    spec: ConnectionSpec, manifest: Manifest, grants: GrantSet, declared: tuple[Target, ...] | None = None
+) -> ConnectionPlan:
+    """The static verdict for one connection (see the module docstring). `declared`:
+    the manifest's parsed `[[websocket]]` targets, when the caller has them."""
+    if declared is None:
+        declared = declared_targets(manifest)
 
     def deny(reason: str) -> ConnectionPlan:
         return ConnectionPlan(spec, False, reason, declared)
@@ -128,7 +132,7 @@ def plan_connections(manifest: Manifest, grants: GrantSet) -> list[ConnectionPla
 
 def recheck(plan: ConnectionPlan, manifest: Manifest, grants: GrantSet) -> tuple[bool, str]:
     """Re-judge a connection before a send: grants are data and may have changed."""
-    fresh = check_connection(plan.spec, manifest, grants)
+    fresh = check_connection(plan.spec, manifest, grants, plan.declared_targets)
     return fresh.allowed, fresh.reason
 
 
