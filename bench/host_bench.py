@@ -21,11 +21,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-import wasmtime  # noqa: E402
-from wasmtime.component import Component, Linker, Record  # noqa: E402
+from wasmtime.component import Record  # noqa: E402
 
 from generator.build import build  # noqa: E402
+from raw_floor import raw_instance  # noqa: E402
 from pdk.host import Host  # noqa: E402
 from pdk.host.compile_cache import CompiledComponentCache  # noqa: E402
 from pdk.host.engine import EngineSettings, make_engine  # noqa: E402
@@ -44,29 +45,8 @@ def rss_mib() -> float:
 
 def raw_floor(component_path: Path, calls: int) -> list[float]:
     """The same export called with plain wasmtime-py: no codec, grants, schema or bounds."""
-    config = wasmtime.Config()
-    config.epoch_interruption = True
-    engine = wasmtime.Engine(config)
-    component = Component(engine, component_path.read_bytes())
-    linker = Linker(engine)
-    linker.add_wasip2()
-    with linker.root() as root:
-        with root.add_instance("yoi:host/log@2.0.0") as log:
-            log.add_func("write", lambda store, level, msg: None)
-        with root.add_instance("yoi:host/request@2.0.0") as req:
-            req.add_func("send", lambda store, r: None)
-        with root.add_instance("yoi:host/fs@2.0.0") as fs:
-            for name in ("read-file", "write-file", "list-dir"):
-                fs.add_func(name, lambda store, *a: None)
-        with root.add_instance("yoi:plugin/types@2.0.0"):
-            pass
-    store = wasmtime.Store(engine)
-    store.set_wasi(wasmtime.WasiConfig())
-    store.set_epoch_deadline(1 << 30)
-    instance = linker.instantiate(store, component)
-    iface = instance.get_export_index(store, "yoi:plugin/tools@2.0.0")
-    func = instance.get_func(store, instance.get_export_index(store, "call", iface))
-    assert func is not None
+    store, lookup = raw_instance(component_path)
+    func = lookup("yoi:plugin/tools@2.0.0", "call")
     payload = json.dumps(INPUT)
     times = []
     for i in range(calls):

@@ -23,11 +23,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-import wasmtime  # noqa: E402
-from wasmtime.component import Component, Linker, Record, Variant  # noqa: E402
+from wasmtime.component import Record, Variant  # noqa: E402
 
 from generator.build import build  # noqa: E402
+from raw_floor import raw_instance  # noqa: E402
 from pdk.host import Host  # noqa: E402
 from pdk.host.codec import Case  # noqa: E402
 from pdk.host.runtime import RuntimeOptions, ServiceRuntime  # noqa: E402
@@ -38,33 +39,7 @@ LIFECYCLE, EVENTS = "yoi:plugin/lifecycle@2.0.0", "yoi:plugin/events@2.0.0"
 
 def raw_floor(component_path: Path, n: int) -> float:
     """Calls/s of `events.handle` with plain wasmtime-py (no queue, codec or commands)."""
-    config = wasmtime.Config()
-    config.epoch_interruption = True
-    engine = wasmtime.Engine(config)
-    component = Component(engine, component_path.read_bytes())
-    linker = Linker(engine)
-    linker.add_wasip2()
-    with linker.root() as root:
-        with root.add_instance("yoi:host/log@2.0.0") as log:
-            log.add_func("write", lambda store, level, msg: None)
-        with root.add_instance("yoi:host/request@2.0.0") as req:
-            req.add_func("send", lambda store, r: None)
-        with root.add_instance("yoi:host/fs@2.0.0") as fs:
-            for name in ("read-file", "write-file", "list-dir"):
-                fs.add_func(name, lambda store, *a: None)
-        with root.add_instance("yoi:plugin/types@2.0.0"):
-            pass
-    store = wasmtime.Store(engine)
-    store.set_wasi(wasmtime.WasiConfig())
-    store.set_epoch_deadline(1 << 30)
-    instance = linker.instantiate(store, component)
-
-    def func(iface: str, name: str) -> wasmtime.component.Func:
-        idx = instance.get_export_index(store, name, instance.get_export_index(store, iface))
-        f = instance.get_func(store, idx)
-        assert f is not None
-        return f
-
+    store, func = raw_instance(component_path)
     start = func(LIFECYCLE, "start")
     start(store, "{}")
     start.post_return(store)

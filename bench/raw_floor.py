@@ -1,0 +1,42 @@
+"""The raw floor shared by the benchmarks: a component instantiated with plain
+wasmtime-py (no-op host imports, no codec, grants, schema, bounds or queue)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import wasmtime
+from wasmtime.component import Component, Func, Linker
+
+
+def raw_instance(component_path: Path) -> tuple[wasmtime.Store, Callable[[str, str], Func]]:
+    """A store and a lookup `func(interface, name)` for the component's exports."""
+    config = wasmtime.Config()
+    config.epoch_interruption = True
+    engine = wasmtime.Engine(config)
+    component = Component(engine, component_path.read_bytes())
+    linker = Linker(engine)
+    linker.add_wasip2()
+    with linker.root() as root:
+        with root.add_instance("yoi:host/log@2.0.0") as log:
+            log.add_func("write", lambda store, level, msg: None)
+        with root.add_instance("yoi:host/request@2.0.0") as req:
+            req.add_func("send", lambda store, r: None)
+        with root.add_instance("yoi:host/fs@2.0.0") as fs:
+            for name in ("read-file", "write-file", "list-dir"):
+                fs.add_func(name, lambda store, *a: None)
+        with root.add_instance("yoi:plugin/types@2.0.0"):
+            pass
+    store = wasmtime.Store(engine)
+    store.set_wasi(wasmtime.WasiConfig())
+    store.set_epoch_deadline(1 << 30)
+    instance = linker.instantiate(store, component)
+
+    def func(iface: str, name: str) -> Func:
+        idx = instance.get_export_index(store, name, instance.get_export_index(store, iface))
+        found = instance.get_func(store, idx) if idx is not None else None
+        assert found is not None, f"{iface}#{name} not exported"
+        return found
+
+    return store, func
