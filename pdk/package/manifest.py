@@ -174,6 +174,13 @@ class _Checker:
             return ""
         return value
 
+    def name(self, table: Mapping[str, Any], path: str) -> str:
+        """The required `name` of a tool, service, ingress or connection."""
+        value = self.string(table, "name", path)
+        if value and not _NAME_RE.match(value):
+            self.add(f"{path}.name", "must be 1-64 of [a-z0-9_.-], starting with a letter")
+        return value
+
     def string_list(self, table: Mapping[str, Any], key: str, path: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
         where = f"{path}.{key}" if path else key
         value = table.get(key, [])
@@ -278,9 +285,7 @@ def _parse_tools(raw: Any, c: _Checker) -> tuple[ToolDecl, ...]:
             c.add(path, "must be a table")
             continue
         c.unknown_keys(entry, _TOOL_KEYS, path)
-        name = c.string(entry, "name", path)
-        if name and not _NAME_RE.match(name):
-            c.add(f"{path}.name", "must be 1-64 of [a-z0-9_.-], starting with a letter")
+        name = c.name(entry, path)
         if name in seen:
             c.add(f"{path}.name", f"duplicate tool {name!r}")
         seen.add(name)
@@ -349,9 +354,7 @@ def _check_ingress(entry: Mapping[str, Any], path: str, c: _Checker) -> None:
             c.add(cpath, "must be a table")
             continue
         c.unknown_keys(conn, _CONNECTION_KEYS, cpath)
-        name = c.string(conn, "name", cpath)
-        if name and not _NAME_RE.match(name):
-            c.add(f"{cpath}.name", "must be 1-64 of [a-z0-9_.-], starting with a letter")
+        name = c.name(conn, cpath)
         url = c.string(conn, "url", cpath)
         if url and not url.startswith(("ws://", "wss://")):
             c.add(f"{cpath}.url", "must be a ws:// or wss:// URL")
@@ -446,9 +449,7 @@ def _parse_handlers(raw: Any, key: str, c: _Checker) -> tuple[HandlerDecl, ...]:
             c.add(path, "must be a table")
             continue
         c.unknown_keys(entry, _INGRESS_KEYS if key == "ingresses" else _SERVICE_KEYS, path)
-        name = c.string(entry, "name", path)
-        if name and not _NAME_RE.match(name):
-            c.add(f"{path}.name", "must be 1-64 of [a-z0-9_.-], starting with a letter")
+        name = c.name(entry, path)
         if name in seen:
             c.add(f"{path}.name", f"duplicate name {name!r}")
         seen.add(name)
