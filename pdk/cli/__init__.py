@@ -11,7 +11,7 @@ import sys
 import traceback
 from typing import Sequence
 
-from . import _commands, _new, _runtime_cmds
+from . import _new, _plugin_cmds, _runtime_cmds
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
 
@@ -25,19 +25,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="change nothing; fail if plugin.toml or the component is out of date")
     p.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
     p.add_argument("--json", action="store_true", help="print a JSON document")
-    p.set_defaults(func=_commands.cmd_build)
+    p.set_defaults(func=_plugin_cmds.cmd_build)
 
     p = sub.add_parser("check", help="validate a plugin directory or .yoi-plugin statically")
     p.add_argument("path", nargs="?", default=".")
     p.add_argument("--grants", default=None, metavar="FILE", help="also show how this grants file covers what the manifest declares")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_commands.cmd_check)
+    p.set_defaults(func=_plugin_cmds.cmd_check)
 
     p = sub.add_parser("pack", help="write a deterministic .yoi-plugin archive")
     p.add_argument("dir", nargs="?", default=".")
     p.add_argument("-o", "--output", default=None)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_commands.cmd_pack)
+    p.set_defaults(func=_plugin_cmds.cmd_pack)
 
     p = sub.add_parser("call", help="call one tool of a plugin in the reference host")
     p.add_argument("path", help="plugin directory or .yoi-plugin archive")
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the ToolOutput or error document as JSON")
     p.add_argument("--deadline", type=float, default=None, help="per-call deadline in seconds (default 2)")
     p.add_argument("--memory-mib", type=int, default=None, help="memory cap in MiB (default 64)")
-    p.set_defaults(func=_commands.cmd_call)
+    p.set_defaults(func=_plugin_cmds.cmd_call)
 
     _new.add_parser(sub)
     _runtime_cmds.add_parsers(sub)
@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pdk: interrupted", file=sys.stderr)
         return EXIT_USER
-    except _commands.UserError as exc:
+    except _plugin_cmds.UserError as exc:
         print(f"pdk {args.command}: {exc}", file=sys.stderr)
         return EXIT_USER
     except Exception as exc:  # an internal error: say so, briefly

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._commands import EXIT_OK, UserError
+from ._plugin_cmds import EXIT_OK, UserError
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

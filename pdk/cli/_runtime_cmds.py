@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _runtime_view as view
-from ._commands import EXIT_OK, EXIT_USER, UserError, _load_plugin, _print_json
+from ._plugin_cmds import EXIT_OK, EXIT_USER, UserError, _load_plugin, _print_json
 
 SEND_TIMEOUT_S = 60.0
 EMITTED_DEFAULT_LIMIT = 100

@@ -31,7 +31,7 @@ from .engine import EngineSettings, EpochTicker, make_engine
 from .fs_api import FsBackend
 from .grants import GrantsFile, GrantSet
 from .http_api import HttpRequestBackend
-from .imports import HostContext, build_linker
+from .linker import HostContext, build_linker
 from .instance import GuestFault, InstanceLimits, PluginInstance
 from .loader import PluginPackage, open_package
 from .tools import TOOLS_IFACE, ToolResult, codec_result, error_result, fault_result, new_call_id, result_from_guest, schema_validator, validate_input

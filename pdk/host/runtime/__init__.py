@@ -16,8 +16,8 @@ queue with retries and dead letters, output commands, and the status document.
 
 Module map: `runtime` (ServiceRuntime and its dispatcher), `queue` (the bounded
 queue), `intake` (submit checks), `commands` (command checks and executors),
-`lifecycle` (states, restart budget), `dead_letters`, `ledger` (counters and the
-invariant), `event_log` (emitted events), `status` (the status document),
+`lifecycle` (states, restart budget), `dead_letters`, `counters` (counters and the
+invariant), `emit_log` (emitted events), `status` (the status document),
 `guest` (calls into the component), `options`, `model` (Accepted, Refused, events).
 """
 

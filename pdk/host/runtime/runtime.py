@@ -45,10 +45,10 @@ from ..instance import GuestFault
 from ..redact import bound_text, redact
 from .commands import COMMAND_RESULTS, CommandChecker, CommandContext, CommandResult, Executor, default_executors, judge
 from .dead_letters import DeadLetterStore
-from .event_log import EmitLog
+from .emit_log import EmitLog
 from .guest import EVENT_WORLDS, Guest, WasmGuest
 from .intake import Intake, normalize_payload
-from .ledger import Counters
+from .counters import Counters
 from .lifecycle import ACCEPTING, Lifecycle, RestartPolicy, now_ms
 from .model import Accepted, QueuedEvent, Refused, new_event_id
 from .options import (

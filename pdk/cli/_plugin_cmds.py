@@ -1,5 +1,6 @@
-"""The `pdk` subcommands. Each returns an exit code; known failures raise
-`UserError` (exit 1) with a one-line message, never a traceback."""
+"""The `pdk` subcommands that work on one plugin: build, check, pack, call. Each
+returns an exit code; known failures raise `UserError` (exit 1) with a one-line
+message, never a traceback."""
 
 from __future__ import annotations
 
