@@ -65,6 +65,19 @@ DESCRIPTION_MAX_BYTES = 4 * KIB
 
 # Packages (.yoi-plugin archives).
 PACKAGE_MAX_ENTRIES = 512
+# Wasmtime's `memory_size` caps each linear memory; these cap how many the plugin may
+# create (per store), so the memory cap holds for the plugin as a whole. A componentize-py
+# guest needs 1 memory, 2 tables (the larger has ~5,700 elements) and 14 core instances.
+INSTANCE_MEMORIES_MAX = 1
+INSTANCE_TABLES_MAX = 8
+INSTANCE_TABLE_ELEMENTS_MAX = 200_000  # per table; a funcref element costs ~8 bytes
+INSTANCE_CORE_INSTANCES_MAX = 64
+# A guest blocked in a WASI call (a sleep, a poll) is not interrupted by the epoch
+# deadline; the host stops waiting for it this long after its deadline, abandons the
+# instance and answers `timeout`. At most this many abandoned calls per plugin may still
+# be blocked at once; past that, the plugin cannot be instantiated until they end.
+BLOCKED_CALL_GRACE_S = 0.3
+ABANDONED_CALLS_MAX = 4
 PACKAGE_MAX_FILE_BYTES = 64 * MIB  # a Python component is ~18 MiB
 PACKAGE_MAX_TOTAL_BYTES = 128 * MIB
 PACKAGE_MAX_PATH_LEN = 255

@@ -8,15 +8,26 @@ instance is dropped and a fresh store + instance is made for the next call.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import wasmtime
 from wasmtime.component import Component, Func, Linker
 
-from pdk.limits import CALL_DEADLINE_DEFAULT_S, MEMORY_DEFAULT_BYTES, MEMORY_MIN_BYTES
+from pdk.limits import (
+    ABANDONED_CALLS_MAX,
+    BLOCKED_CALL_GRACE_S,
+    CALL_DEADLINE_DEFAULT_S,
+    INSTANCE_CORE_INSTANCES_MAX,
+    INSTANCE_MEMORIES_MAX,
+    INSTANCE_TABLE_ELEMENTS_MAX,
+    INSTANCE_TABLES_MAX,
+    MEMORY_DEFAULT_BYTES,
+    MEMORY_MIN_BYTES,
+)
 
 from .codec import FuncCodec
 from .diagnostics import DiagnosticLog, StdioCapture
@@ -28,17 +39,32 @@ INSTANTIATE_DEADLINE_S = 5.0
 
 @dataclass(frozen=True)
 class InstanceLimits:
-    """Per-instance limits. `fuel` is per call and needs an engine with fuel on."""
+    """Per-instance limits. `fuel` is per call and needs an engine with fuel on.
+
+    `memory_bytes` is the cap for the plugin as a whole: wasmtime caps each linear
+    memory, so it is split evenly over the `memories` the plugin may create (one by
+    default, which is what a componentize-py guest has)."""
 
     memory_bytes: int = MEMORY_DEFAULT_BYTES
     deadline_s: float = CALL_DEADLINE_DEFAULT_S
     fuel: int | None = None
+    memories: int = INSTANCE_MEMORIES_MAX
+    tables: int = INSTANCE_TABLES_MAX
+    table_elements: int = INSTANCE_TABLE_ELEMENTS_MAX
+    core_instances: int = INSTANCE_CORE_INSTANCES_MAX
 
     def __post_init__(self) -> None:
         if self.memory_bytes < MEMORY_MIN_BYTES:
             raise ValueError(f"memory limit {self.memory_bytes} is below {MEMORY_MIN_BYTES} bytes; a Python guest cannot start")
         if self.deadline_s <= 0:
             raise ValueError("the call deadline must be positive")
+        for name in ("memories", "tables", "table_elements", "core_instances"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"the {name} limit must be at least 1")
+
+    @property
+    def memory_bytes_per_memory(self) -> int:
+        return self.memory_bytes // self.memories
 
 
 class GuestFault(Exception):
@@ -67,11 +93,62 @@ def classify_trap(exc: Exception) -> GuestFault:
     return GuestFault("trap", bound_text(redact(f"the guest trapped: {reason}"), 512))
 
 
+class _Job:
+    """One piece of work for a `_Worker`; `done` is set when it ended either way."""
+
+    __slots__ = ("fn", "done", "result", "error")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.fn()
+        except BaseException as exc:  # handed to the waiting caller
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+class _Worker:
+    """The thread that runs every guest call of one live instance.
+
+    The epoch deadline only interrupts wasm that runs; a guest blocked inside a WASI
+    call (a sleep, a poll) holds its thread until the call returns. Running guest
+    code here lets the caller stop waiting at the deadline, abandon the instance and
+    answer; the blocked thread traps as soon as it re-enters wasm and then ends."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            job.run()
+
+    def submit(self, fn: Callable[[], Any]) -> _Job:
+        job = _Job(fn)
+        self._jobs.put(job)
+        return job
+
+    def retire(self) -> None:
+        """End the thread after the job it runs (if any)."""
+        self._jobs.put(None)
+
+
 @dataclass
 class _Live:
     store: wasmtime.Store
     instance: Any
-    funcs: dict[tuple[str, str], tuple[Func, FuncCodec]]
+    worker: _Worker
+    funcs: dict[tuple[str, str], tuple[Func, FuncCodec]] = field(default_factory=dict)
 
 
 class PluginInstance:
@@ -96,6 +173,8 @@ class PluginInstance:
         self._fuel_enabled = fuel_enabled
         self._lock = threading.Lock()
         self._live: _Live | None = None
+        # Calls abandoned while blocked in a WASI call; their threads still run.
+        self._abandoned: list[_Job] = []
         # When the running call's epoch deadline falls (monotonic seconds), so that host
         # imports that block (HTTP) can finish before it; None between calls.
         self._deadline_at: float | None = None
@@ -112,20 +191,46 @@ class PluginInstance:
         wasi.stdout_custom = out.write
         wasi.stderr_custom = err.write
         store.set_wasi(wasi)  # without this, add_wasip2 aborts the whole process
-        store.set_limits(memory_size=self.limits.memory_bytes)
+        limits = self.limits
+        store.set_limits(
+            memory_size=limits.memory_bytes_per_memory,
+            memories=limits.memories,
+            tables=limits.tables,
+            table_elements=limits.table_elements,
+            instances=limits.core_instances,
+        )
         if self._fuel_enabled:
             store.set_fuel(self.limits.fuel or 2**62)
         return store
 
     def _instantiate(self) -> _Live:
+        self._abandoned = [job for job in self._abandoned if not job.done.is_set()]
+        if len(self._abandoned) >= ABANDONED_CALLS_MAX:
+            raise GuestFault(
+                "instantiate",
+                f"{len(self._abandoned)} earlier calls of this plugin are still blocked past their deadline; "
+                "it cannot be instantiated again until they end",
+            )
         store = self._new_store()
         store.set_epoch_deadline(self._ticker.ticks_for(INSTANTIATE_DEADLINE_S))
-        try:
-            instance = self._linker.instantiate(store, self._component)
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            raise GuestFault("instantiate", bound_text(redact(f"could not instantiate: {str(exc).strip().splitlines()[0]}"), 512)) from None
+        worker = _Worker(f"yoi-guest-{id(self):x}")
+
+        def instantiate() -> Any:
+            return self._linker.instantiate(store, self._component)
+
+        job = worker.submit(instantiate)
+        if not job.done.wait(INSTANTIATE_DEADLINE_S + BLOCKED_CALL_GRACE_S):
+            worker.retire()
+            self._abandoned.append(job)
+            raise GuestFault("instantiate", "could not instantiate: the component blocked past the instantiation deadline")
+        if job.error is not None:
+            worker.retire()
+            exc = job.error
+            if isinstance(exc, (wasmtime.Trap, wasmtime.WasmtimeError)):
+                raise GuestFault("instantiate", bound_text(redact(f"could not instantiate: {str(exc).strip().splitlines()[0]}"), 512)) from None
+            raise exc
         self.instantiations += 1
-        return _Live(store, instance, {})
+        return _Live(store, job.result, worker)
 
     def _func(self, live: _Live, iface: str, name: str) -> tuple[Func, FuncCodec]:
         key = (iface, name)
@@ -140,13 +245,23 @@ class PluginInstance:
             live.funcs[key] = found
         return found
 
+    def _drop_live(self) -> None:
+        live, self._live = self._live, None
+        if live is not None:
+            live.worker.retire()
+
     def discard(self) -> None:
         """Drop the live instance (its store is freed); the next call makes a new one."""
-        self._live = None
+        self._drop_live()
 
     def close(self) -> None:
         with self._lock:
-            self._live = None
+            self._drop_live()
+
+    @property
+    def blocked_calls(self) -> int:
+        """Abandoned calls whose threads are still blocked in the guest."""
+        return sum(1 for job in self._abandoned if not job.done.is_set())
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -167,13 +282,29 @@ class PluginInstance:
                 live.store.set_fuel(self.limits.fuel or 2**62)
             self.calls += 1
             self._deadline_at = time.monotonic() + deadline
+            store = live.store
+
+            def run() -> Any:
+                raw = func(store, *raw_args)
+                func.post_return(store)
+                return raw
+
             try:
-                raw = func(live.store, *raw_args)
-                func.post_return(live.store)
-            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-                self._live = None
-                self.recycles += 1
-                raise classify_trap(exc) from None
+                job = live.worker.submit(run)
+                if not job.done.wait(deadline + BLOCKED_CALL_GRACE_S):
+                    # Blocked in a WASI call past its deadline: the epoch cannot stop it.
+                    self._abandoned.append(job)
+                    self._drop_live()
+                    self.recycles += 1
+                    raise GuestFault("timeout", "the call exceeded its deadline while blocked in the guest and was abandoned")
+                if job.error is not None:
+                    exc = job.error
+                    if isinstance(exc, (wasmtime.Trap, wasmtime.WasmtimeError)):
+                        self._drop_live()
+                        self.recycles += 1
+                        raise classify_trap(exc) from None
+                    raise exc
+                raw = job.result
             finally:
                 self._deadline_at = None
             return codec.decode_result(raw)
