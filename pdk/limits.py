@@ -23,6 +23,10 @@ TOOL_INPUT_MAX_BYTES = 64 * KIB
 CONFIG_MAX_BYTES = 64 * KIB
 EVENT_PAYLOAD_MAX_BYTES = 256 * KIB
 
+# JSON a guest returns (tool content, data, details): arrays/objects nested deeper are a
+# typed `invalid_output` (checked by a linear scan before parsing).
+GUEST_JSON_DEPTH_MAX = 64
+
 # Output commands.
 COMMANDS_PER_OUTPUT_MAX = 16
 COMMAND_PAYLOAD_MAX_BYTES = 64 * KIB
@@ -47,6 +51,14 @@ FS_LIST_MAX_ENTRIES = 1024
 FS_PATH_MAX_BYTES = 1024
 FS_SEGMENT_MAX_BYTES = 255
 
+# Guest-supplied text shown by the host (errors, logs, details): cut to the budget plus
+# this much before redaction, so redaction costs O(budget) and still sees a secret that
+# straddles the final cut whole.
+REDACT_LOOKAHEAD_BYTES = 4 * KIB
+# Validation errors (tool inputs, event payloads): every error is listed, up to this many.
+VALIDATION_ERRORS_MAX = 10
+VALIDATION_MESSAGE_MAX_CHARS = 512
+
 # Logging.
 LOG_MESSAGE_MAX_BYTES = 4 * KIB
 LOG_RING_MAX_RECORDS = 256
@@ -57,14 +69,6 @@ MEMORY_DEFAULT_BYTES = 64 * MIB
 MEMORY_MIN_BYTES = 20 * MIB  # a Python guest needs ~18 MiB to start
 CALL_DEADLINE_DEFAULT_S = 2.0
 EPOCH_TICK_S = 0.01
-
-# Manifest.
-PLUGIN_ID_MAX_LEN = 128
-NAME_MAX_LEN = 64
-DESCRIPTION_MAX_BYTES = 4 * KIB
-
-# Packages (.yoi-plugin archives).
-PACKAGE_MAX_ENTRIES = 512
 # Wasmtime's `memory_size` caps each linear memory; these cap how many the plugin may
 # create (per store), so the memory cap holds for the plugin as a whole. A componentize-py
 # guest needs 1 memory, 2 tables (the larger has ~5,700 elements) and 14 core instances.
@@ -78,6 +82,18 @@ INSTANCE_CORE_INSTANCES_MAX = 64
 # be blocked at once; past that, the plugin cannot be instantiated until they end.
 BLOCKED_CALL_GRACE_S = 0.3
 ABANDONED_CALLS_MAX = 4
+
+# Manifest.
+PLUGIN_ID_MAX_LEN = 63  # the whole id rule is `pdk._contract.PLUGIN_ID_PATTERN`
+NAME_MAX_LEN = 64
+DESCRIPTION_MAX_BYTES = 4 * KIB
+MANIFEST_MAX_BYTES = 1 * MIB  # plugin.toml itself, refused before it is parsed
+MANIFEST_NESTING_MAX = 64  # tables and arrays inside one another, input schemas included
+MANIFEST_STRING_MAX_BYTES = 4 * KIB  # any string value (tighter bounds above where named)
+MANIFEST_KEY_MAX_BYTES = 256
+
+# Packages (.yoi-plugin archives).
+PACKAGE_MAX_ENTRIES = 512
 PACKAGE_MAX_FILE_BYTES = 64 * MIB  # a Python component is ~18 MiB
 PACKAGE_MAX_TOTAL_BYTES = 128 * MIB
 PACKAGE_MAX_PATH_LEN = 255
@@ -98,8 +114,35 @@ RESTART_BACKOFF_INITIAL_S = 0.1
 RESTART_BACKOFF_MAX_S = 5.0
 STOP_DRAIN_DEADLINE_S = 5.0
 TIMER_MIN_INTERVAL_MS = 100
+TIMER_MAX_INTERVAL_MS = 86_400_000  # one day
 HTTP_INGRESS_BODY_MAX_BYTES = 256 * KIB
 HTTP_INGRESS_HEADERS_MAX_BYTES = 16 * KIB
+
+HTTP_INGRESS_HEADER_FIELDS_MAX = 100
+# The inbound webhook listener's time bounds and connection cap. A request head must
+# arrive whole within HEAD_TIMEOUT from its first byte, a body within BODY_TIMEOUT from
+# the end of its head (256 KiB at ~8.5 KiB/s), a kept-alive connection may sit idle for
+# IDLE_TIMEOUT, an answer must be taken by the client within WRITE_TIMEOUT. At the cap a
+# new connection sheds the oldest idle or still-reading one (slowloris cannot starve it).
+HTTP_INGRESS_HEAD_TIMEOUT_S = 10.0
+HTTP_INGRESS_BODY_TIMEOUT_S = 30.0
+HTTP_INGRESS_IDLE_TIMEOUT_S = 10.0
+HTTP_INGRESS_WRITE_TIMEOUT_S = 10.0
+HTTP_INGRESS_CONNECTIONS_MAX = 128
+
+# Durable runtime state (pdk/host/runtime/store.py; policy in docs/runtime.md).
+# Handled events are kept (ids, attempts, times; no payload) up to this many, then
+# pruned oldest first; dead letters and emitted events are kept as many as in memory.
+STATE_HANDLED_KEPT_MAX = 10_000
+STATE_DEAD_LETTERS_MAX = DEAD_LETTER_MAX
+STATE_EMITTED_MAX = EMIT_LOG_MAX
+# The file may not grow past this (SQLite `max_page_count`); the caps above and the
+# queue's keep it far below: a write past it fails as `full`, it never drops data.
+STATE_STORE_MAX_BYTES = 1024 * MIB
+STATE_WRITE_BATCH_MAX = 512  # operations per transaction (group commit)
+STATE_FLUSH_DELAY_S = 0.005  # completions wait at most this long to share a commit
+STATE_WRITE_TIMEOUT_S = 10.0  # an accept waits this long for its commit, then fails
+STATE_LOCK_TIMEOUT_S = 0.5  # a store held by another process is reported after this
 
 # Host-owned WebSocket connections (v1: 64 KiB messages, 4 connections, no heartbeat).
 # An inbound message may be as large as an event payload; a bigger one closes the
