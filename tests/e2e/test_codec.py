@@ -22,6 +22,7 @@ import pytest
 from wasmtime import Engine, Store, WasiConfig
 from wasmtime.component import Component, Func, FuncType, Instance, Linker, Record, ValType, Variant
 
+from pdk.host._fastcall import BoundFastCall, bind_export
 from pdk.host.codec import Case, CodecError, Err, FuncCodec, Ok, Some, decode, encode
 
 pytestmark = pytest.mark.slow
@@ -100,6 +101,7 @@ class Echo:
 
     store: Store
     instance: Instance
+    component: Component
 
     def func(self, name: str) -> Func:
         iface = self.instance.get_export_index(self.store, ECHO)
@@ -110,20 +112,39 @@ class Echo:
         assert func is not None
         return func
 
-    def call(self, name: str, *plain: Any) -> Any:
-        """encode -> call the export -> post_return -> decode."""
+    def plain_call(self, name: str, *plain: Any) -> Any:
+        """encode -> call the export with wasmtime-py -> post_return -> decode."""
         func = self.func(name)
         codec = FuncCodec(func, self.store)
         raw = func(self.store, *codec.encode_params(*plain))
         func.post_return(self.store)
         return codec.decode_result(raw)
 
+    def fast_call(self, name: str, *plain: Any) -> Any:
+        """The same call through pdk.host._fastcall (C values, converters built once)."""
+        call = bind_export(self.component, (ECHO, name), self.func(name), self.store, mode="fast")
+        assert isinstance(call, BoundFastCall)
+        return call(*plain)
+
+    def call(self, name: str, *plain: Any) -> Any:
+        """Both paths: they must return the same plain value (same types, NaN == NaN)
+        or raise the same CodecError; returns the value / raises the error."""
+        try:
+            expected = self.plain_call(name, *plain)
+        except CodecError as error:
+            with pytest.raises(CodecError) as fast_error:
+                self.fast_call(name, *plain)
+            assert str(fast_error.value) == str(error)
+            raise
+        assert same(self.fast_call(name, *plain), expected)
+        return expected
+
 
 @pytest.fixture
 def echo(linker: Linker, component: Component, engine: Engine) -> Iterator[Echo]:
     store = Store(engine)
     store.set_wasi(WasiConfig())  # without it a WASI component aborts the process
-    yield Echo(store, linker.instantiate(store, component))
+    yield Echo(store, linker.instantiate(store, component), component)
 
 
 def interface_items(engine: Engine, component: Component, name: str, imported: bool = False) -> dict[str, Any]:
@@ -139,8 +160,23 @@ def types(engine: Engine, component: Component) -> dict[str, Any]:
     return interface_items(engine, component, ECHO)
 
 
+def same(a: Any, b: Any) -> bool:
+    """Equal plain values of the same types all the way down (NaN equals NaN)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (Case, Ok, Err, Some)):
+        return getattr(a, "tag", None) == getattr(b, "tag", None) and same(a.value, b.value)
+    return bool(a == b)
+
+
 def roundtrip(echo: Echo, name: str, value: Any) -> None:
-    assert echo.call(name, value) == value
+    assert same(echo.call(name, value), value)
 
 
 # ------------------------------------------------------------ contract values
@@ -363,9 +399,12 @@ def test_untagged_variant_with_bool_and_int(echo: Echo) -> None:
     raw = func(echo.store, True)
     func.post_return(echo.store)
     assert FuncCodec(func, echo.store).decode_result(raw) == Case("small", 1)
-    # ... so the codec refuses to send it.
+    # ... so the codec refuses to send it on the plain path ...
     with pytest.raises(CodecError, match=r"^\$\.n: wasmtime-py cannot send case 'flag'"):
-        echo.call("echo-num", Case("flag", True))
+        echo.plain_call("echo-num", Case("flag", True))
+    # ... while the fast path writes the case itself and sends what was meant.
+    assert same(echo.fast_call("echo-num", Case("flag", True)), Case("flag", True))
+    assert same(echo.fast_call("echo-num", Case("small", 1)), Case("small", 1))
     roundtrip(echo, "echo-num-rev", Case("flag", True))
     roundtrip(echo, "echo-num-rev", Case("small", 1))
 
@@ -380,9 +419,10 @@ def test_result_with_catch_all_ok(echo: Echo) -> None:
     err_type = err_type.err
     with pytest.raises(ValueError, match="value not valid for this variant"):
         func(echo.store, encode(err_type, plugin_error()))
-    # ... and the codec says so before anything reaches wasmtime.
+    # ... and the codec says so before anything reaches wasmtime; the fast path sends it.
     with pytest.raises(CodecError, match=r"^\$\.r: .* would treat the value as case 'ok'"):
-        echo.call("echo-opt-result", Err(plugin_error()))
+        echo.plain_call("echo-opt-result", Err(plugin_error()))
+    assert same(echo.fast_call("echo-opt-result", Err(plugin_error())), Err(plugin_error()))
     roundtrip(echo, "echo-opt-result", Ok("still healthy"))
 
 
