@@ -14,7 +14,10 @@ queue with retries and dead letters, output commands, and the status document.
         rt.emitted(), rt.outcomes(), rt.status()
         rt.stop()
 
-Module map: `runtime` (ServiceRuntime and its dispatcher), `queue` (the bounded
+Module map: `runtime` (ServiceRuntime, the public API) over its layers `dispatcher`
+(the one thread that calls the plugin), `supervisor` (start, restarts, stop),
+`outcomes` (handled, retried or dead-lettered) and `core` (shared state, status
+snapshot); `records` (error records from guest values), `queue` (the bounded
 queue), `intake` (submit checks), `commands` (command checks and executors),
 `lifecycle` (states, restart budget), `dead_letters`, `counters` (counters and the
 invariant), `emit_log` (emitted events), `status` (the status document),

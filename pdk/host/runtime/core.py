@@ -1,0 +1,166 @@
+"""`RuntimeCore`: the state a `ServiceRuntime`'s layers share, guarded by one lock,
+and the status snapshot of that state.
+
+The runtime is built in layers, each in its own module and each using only the
+ones below it: `core` (this state) <- `outcomes` (how an attempt ends) <-
+`supervisor` (the guest's lifecycle) <- `dispatcher` (the dispatcher thread) <-
+`runtime` (the public API). Every field more than one thread reads is guarded by
+`_lock` (`_cv` is its condition); methods named `*_locked` expect it held.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pdk.limits import COMMAND_RESULTS_RING, DEAD_LETTER_MAX, EMIT_LOG_MAX
+
+from .commands import COMMAND_RESULTS, CommandChecker, CommandResult, Executor, default_executors
+from .counters import Counters
+from .dead_letters import DeadLetterStore
+from .emit_log import EmitLog
+from .guest import EVENT_WORLDS, Guest, WasmGuest
+from .intake import Intake
+from .lifecycle import Lifecycle, RestartPolicy, now_ms
+from .options import OUTCOMES_RING, IngressSettings, RuntimeOptions, resolve_settings
+from .queue import EventQueue
+from .records import json_view
+from .status import sources_view, status_document
+
+if TYPE_CHECKING:
+    from ..host import LoadedPlugin
+
+PLUGIN_STATUS_MAX_BYTES = 4096
+
+OutcomeCallback = Callable[[dict[str, Any]], None]
+
+
+class RuntimeCore:
+    def __init__(
+        self,
+        plugin: LoadedPlugin,
+        config: Mapping[str, Any] | None = None,
+        options: RuntimeOptions | None = None,
+        *,
+        guest: Guest | None = None,
+    ) -> None:
+        manifest = plugin.package.manifest
+        world = manifest.runtime.world
+        if world not in EVENT_WORLDS:
+            raise ValueError(f"{manifest.id}: world {world!r} has no services or ingresses to run")
+        self.plugin = plugin
+        self.manifest = manifest
+        self.options = options or RuntimeOptions()
+        self.config: dict[str, Any] = dict(plugin.grants.config if config is None else config)
+        self.guest: Guest = guest if guest is not None else WasmGuest(plugin.instance, world, self.options.call_deadline_s)
+        self.settings: dict[str, IngressSettings] = resolve_settings(manifest, self.options)
+        self.intake = Intake(manifest)
+        self.checker = CommandChecker(manifest, plugin.grants)
+        # Executors per command kind; the WebSocket and HTTP issues replace the
+        # `unsupported` defaults of `websocket_send` and `http_request` (commands.py).
+        self.command_executors: dict[str, Executor] = default_executors()
+        # Per-source state shown in status, filled by the host's event sources: a
+        # dict, or a callable returning one (called when status is read).
+        self.sources: dict[str, Any] = {}
+        self.emit_log = EmitLog(manifest.id, EMIT_LOG_MAX)
+
+        self._lock = threading.Lock()
+        self._cv = threading.Condition(self._lock)
+        self._control = threading.Lock()  # serializes start() and stop()
+        self._queue = EventQueue(self.options.queue_capacity, {name: s.capacity for name, s in self.settings.items()})
+        self._counters = Counters()
+        self._dead = DeadLetterStore(DEAD_LETTER_MAX)
+        self._lifecycle = Lifecycle()
+        self._restart_policy = RestartPolicy(
+            self.options.restart_budget,
+            self.options.restart_window_s,
+            self.options.restart_backoff_initial_s,
+            self.options.restart_backoff_max_s,
+        )
+        self._outcomes: deque[dict[str, Any]] = deque(maxlen=OUTCOMES_RING)
+        self._recent_commands: deque[CommandResult] = deque(maxlen=COMMAND_RESULTS_RING)
+        self._by_result: dict[str, int] = {result: 0 for result in COMMAND_RESULTS}
+        self._async_ids: OrderedDict[str, str] = OrderedDict()
+        self._plugin_status: dict[str, Any] | None = None
+        self._callbacks: list[OutcomeCallback] = []
+        self._durations: deque[float] = deque(maxlen=32)
+
+        self._thread: threading.Thread | None = None
+        self._stop_requested = False
+        self._drain_deadline = 0.0
+        self._busy: str | None = None  # control work of the dispatcher (start, restart, status, stop)
+        self._notifying = 0  # final outcomes whose callbacks have not run yet
+        self._status_dirty = False
+        self._refresh_requested = False
+        self._refreshes = 0
+        self._last_refresh = 0.0
+        self._known_recycles = self.guest.recycles
+        # Tools of a combined plugin respect the lifecycle (host.py consults this).
+        plugin.lifecycle_gate = self._tool_gate
+
+    @property
+    def state(self) -> str:
+        return self._lifecycle.state
+
+    def report_status(self, healthy: bool, data_json: str | None, source: str) -> None:
+        """Set the plugin's reported status (from `start`, the `status` export, a
+        `status_update` command or `stop`)."""
+        view = {"healthy": bool(healthy), "data": json_view(data_json, PLUGIN_STATUS_MAX_BYTES), "source": source, "at_ms": now_ms()}
+        with self._lock:
+            self._plugin_status = view
+
+    def _idle_locked(self) -> bool:
+        if self._notifying:
+            return False  # outcome callbacks of finished events still running
+        if self._lifecycle.state in ("stopped", "failed"):
+            return self._queue.held() == 0
+        if self._queue.held() or self._busy is not None:
+            return False
+        if self.guest.recycles != self._known_recycles:
+            return False  # a tool call faulted: a restart is due
+        if self._lifecycle.state in ("starting", "restarting"):
+            return False
+        return not (self._status_dirty and self.guest.has_lifecycle and self._lifecycle.state == "running")
+
+    def _tool_gate(self) -> str | None:
+        """Consulted by `LoadedPlugin.call_tool`: None lets the call run."""
+        state = self._lifecycle.state
+        if state == "running" and self.guest.recycles == self._known_recycles:
+            return None
+        if state in ("running", "restarting"):
+            return f"{self.manifest.id}: its service is restarting after a fault; try again shortly"
+        return f"{self.manifest.id}: tools of this plugin run only while its service is running (it is {state})"
+
+    def _snapshot_locked(self) -> dict[str, Any]:
+        m = self.manifest
+        queue = self._queue
+        policy = self._restart_policy
+        lifecycle = self._lifecycle.to_json()
+        lifecycle["restart_budget"] = {"budget": policy.budget, "window_s": policy.window_s, "used": policy.used(time.monotonic())}
+        return status_document(
+            plugin={"id": m.id, "version": m.version, "digest": self.plugin.digest, "world": m.runtime.world},
+            lifecycle=lifecycle,
+            queue={
+                "depth": queue.depth(),
+                "capacity": queue.capacity,
+                "in_flight": 1 if queue.in_flight is not None else 0,
+                "by_ingress": {
+                    name: {
+                        "held": queue.held_by(name),
+                        "capacity": s.capacity,
+                        "max_attempts": s.max_attempts,
+                        "retry_backoff_ms": s.retry_backoff_ms,
+                    }
+                    for name, s in self.settings.items()
+                },
+            },
+            counters=self._counters.to_json(),
+            commands={"by_result": dict(self._by_result), "recent": [r.to_json() for r in self._recent_commands]},
+            plugin_status=dict(self._plugin_status) if self._plugin_status else None,
+            sources=sources_view(self.sources),
+            dead_letters={"count": len(self._dead), "capacity": self._dead.capacity, "evicted": self._dead.evicted},
+            emitted=self.emit_log.to_json(),
+        )

@@ -1,0 +1,155 @@
+"""The dispatcher thread: picks the next action (event, status refresh, restart,
+stop) and delivers events to `handle`, then runs the commands they returned.
+
+Threads. Producers (`submit`, `replay`, sources, the CLI) only touch the queue under
+the runtime lock and never wait for the plugin. One dispatcher thread per runtime
+makes every call into the instance: `start`, `handle`, `status`, `stop`. So calls
+are serial (no two handler calls overlap), `status()` never blocks behind a slow
+handler (it returns what the dispatcher last read, between two dispatches), and
+wasmtime-py's untagged-lowering scratch state, which is module-global and not
+thread-safe, is only used from one thread per runtime. Tool calls of a combined
+plugin (world `plugin`) still come from their callers' threads: the instance lock
+serializes them with dispatches, and the lifecycle gate refuses them unless the
+service is running.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from ..codec import Err, Ok
+from ..instance import GuestFault
+from .commands import CommandContext, CommandResult, judge
+from .lifecycle import now_ms
+from .model import QueuedEvent
+from .options import ASYNC_COMMANDS_REMEMBERED, IDLE_POLL_S, STATUS_REFRESH_INTERVAL_S
+from .records import bounded_message, fault_error, guest_error, json_view, tool_fault_error
+from .supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from .runtime import ServiceRuntime
+
+OUTPUT_DATA_MAX_BYTES = 4096
+# Command kinds whose results come back later as events (see commands.py).
+_SYNC_KINDS = frozenset({"emit", "log", "status_update"})
+
+
+class Dispatcher(Supervisor):
+    def _run(self, started: threading.Event) -> None:
+        try:
+            ok = self._start_guest("start")
+            if not ok:
+                self._enter_failed()  # before `start()` returns, so it reports `failed`
+            started.set()
+            if ok:
+                self._loop()
+        except BaseException as exc:  # a runtime bug: account for every event anyway
+            with self._lock:
+                self._lifecycle.last_error = {
+                    "code": "failed",
+                    "message": bounded_message(f"runtime error: {type(exc).__name__}: {exc}"),
+                    "retryable": False,
+                    "during": "dispatch",
+                    "at_ms": now_ms(),
+                }
+            self.plugin.diagnostics.add("host", "error", f"runtime dispatcher crashed: {type(exc).__name__}: {exc}")
+            try:
+                self._enter_failed()
+            finally:
+                started.set()
+
+    def _loop(self) -> None:
+        while True:
+            action, event = self._next_action()
+            if action == "event":
+                assert event is not None
+                keep_going = self._dispatch(event)
+            elif action == "refresh":
+                keep_going = self._refresh_status()
+            elif action == "recover":
+                keep_going = self._recover(tool_fault_error(), "tool")
+            else:
+                self._finish_stop()
+                return
+            if not keep_going:
+                self._enter_failed()
+                return
+
+    def _next_action(self) -> tuple[str, QueuedEvent | None]:
+        with self._cv:
+            while True:
+                now = time.monotonic()
+                if self.guest.recycles != self._known_recycles:
+                    self._busy = "restart"
+                    return "recover", None
+                if self._stop_requested and (self._queue.depth() == 0 or now >= self._drain_deadline):
+                    self._busy = "stop"
+                    return "stop", None
+                lifecycle = self.guest.has_lifecycle and not self._stop_requested
+                if lifecycle and (self._refresh_requested or (self._status_dirty and now - self._last_refresh >= STATUS_REFRESH_INTERVAL_S)):
+                    self._busy = "status"
+                    return "refresh", None
+                event = self._queue.take(now)
+                if event is not None:
+                    return "event", event
+                if lifecycle and self._status_dirty:
+                    self._busy = "status"
+                    return "refresh", None
+                timeout = IDLE_POLL_S
+                ready_at = self._queue.next_ready_at()
+                if ready_at is not None:
+                    timeout = min(timeout, max(0.0, ready_at - now))
+                if self._stop_requested:
+                    timeout = min(timeout, max(0.0, self._drain_deadline - now))
+                self._cv.wait(timeout)
+
+    def _dispatch(self, event: QueuedEvent) -> bool:
+        started = time.perf_counter()
+        fault: GuestFault | None = None
+        result: Any = None
+        try:
+            result = self.guest.handle(event.to_wire())
+        except GuestFault as exc:
+            fault = exc
+        duration = time.perf_counter() - started
+        outside = self._sync_recycles(fault is not None)
+        if fault is None and isinstance(result, Ok) and isinstance(result.value, Mapping):
+            output = result.value
+            commands = list(output.get("commands") or [])
+            results = self._run_commands(event, commands)
+            self._end_handled(event, results, json_view(output.get("data_json"), OUTPUT_DATA_MAX_BYTES), duration)
+        else:
+            error = fault_error(fault) if fault is not None else guest_error(result.value if isinstance(result, Err) else None)
+            self._end_attempt_failed(event, error, duration)
+        if fault is not None:
+            return self._recover(fault_error(fault), "handle")
+        if outside:
+            return self._recover(tool_fault_error(), "tool")
+        return True
+
+    def _run_commands(self, event: QueuedEvent, commands: list[Any]) -> list[CommandResult]:
+        def make_context(command_id: str, kind: str, value: Any) -> CommandContext:
+            if kind not in _SYNC_KINDS:
+                # Known before the executor runs: it may deliver the result at once.
+                self._remember_async(command_id, event.ingress)
+            # Executors see the public runtime (the dispatcher is always a ServiceRuntime's).
+            return CommandContext(cast("ServiceRuntime", self), event, command_id, kind, value)
+
+        # Outside the lock: executors may submit events (async results).
+        results = judge(commands, self.checker, self.command_executors, make_context, now_ms, event.id)
+        with self._lock:
+            for r in results:
+                self._by_result[r.result] = self._by_result.get(r.result, 0) + 1
+                self._recent_commands.append(r)
+        return results
+
+    def _remember_async(self, command_id: str, ingress: str) -> None:
+        """Remember an asynchronous command's id: its result event may come from
+        any source (a host executor), see commands.py."""
+        with self._lock:
+            self._async_ids[command_id] = ingress
+            while len(self._async_ids) > ASYNC_COMMANDS_REMEMBERED:
+                self._async_ids.popitem(last=False)

@@ -1,0 +1,108 @@
+"""How a delivery attempt ends: handled, retried after its backoff, or dead-lettered;
+the outcome records (a ring) and the outcome callbacks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .commands import CommandResult
+from .core import RuntimeCore
+from .lifecycle import now_ms
+from .model import QueuedEvent
+
+
+class OutcomeLedger(RuntimeCore):
+    def _outcome(self, event: QueuedEvent, outcome: str, **extra: Any) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "event_id": event.id,
+            "ingress": event.ingress,
+            "kind": event.kind,
+            "source": event.source,
+            "correlation_id": event.correlation_id,
+            "outcome": outcome,
+            "attempts": event.attempt,
+            "error": None,
+            "command_results": [],
+            "at_ms": now_ms(),
+        }
+        if event.replay_of is not None:
+            record["replay_of"] = event.replay_of
+        record.update(extra)
+        return record
+
+    def _end_handled(self, event: QueuedEvent, results: list[CommandResult], data: Any, duration: float) -> None:
+        record = self._outcome(event, "handled", command_results=[r.to_json() for r in results], data=data, duration_ms=round(duration * 1000, 3))
+        with self._cv:
+            self._queue.finish(event)
+            self._counters.handled += 1
+            self._notifying += 1
+            self._durations.append(duration)
+            self._outcomes.append(record)
+            self._status_dirty = True
+            self._cv.notify_all()
+        self._notify([record])
+
+    def _end_attempt_failed(self, event: QueuedEvent, error: dict[str, Any], duration: float) -> None:
+        settings = self.settings[event.ingress]
+        final: dict[str, Any] | None = None
+        with self._cv:
+            self._counters.failed += 1
+            self._durations.append(duration)
+            self._status_dirty = True
+            now = time.monotonic()
+            delay = settings.retry_delay_s(event.attempt)
+            retry = error["retryable"] and event.attempt < settings.max_attempts
+            if retry and self._stop_requested and now + delay >= self._drain_deadline:
+                reason = "stopping"  # retryable, but the drain deadline comes first
+                retry = False
+            else:
+                reason = "permanent_error" if not error["retryable"] else "retries_exhausted"
+            if retry:
+                self._outcomes.append(self._outcome(event, "retrying", error=error, retry_in_s=delay, duration_ms=round(duration * 1000, 3)))
+                event.attempt += 1
+                self._queue.defer(event, now + delay)
+                self._counters.retried += 1
+            else:
+                self._queue.finish(event)
+                final = self._dead_letter_locked(event, reason, error, event.attempt)
+            self._cv.notify_all()
+        if final is not None:
+            self._notify([final])
+
+    def _dead_letter_locked(self, event: QueuedEvent, reason: str, error: dict[str, Any] | None, attempts: int) -> dict[str, Any]:
+        letter = self._dead.add(event, reason, attempts, error)
+        self._counters.dead_lettered += 1
+        self._notifying += 1
+        record = self._outcome(event, "dead_lettered", error=error, reason=reason, dead_letter_id=letter.id)
+        record["attempts"] = attempts
+        self._outcomes.append(record)
+        return record
+
+    def _notify(self, records: list[dict[str, Any]]) -> None:
+        """Run the outcome callbacks for final records (each counted in `_notifying`
+        when it was made, so `wait_idle` returns only after its callbacks ran)."""
+        with self._lock:
+            callbacks = list(self._callbacks)
+        try:
+            for record in records:
+                for callback in callbacks:
+                    try:
+                        callback(record)
+                    except Exception as exc:  # a listener's bug must not stop dispatch
+                        self.plugin.diagnostics.add("host", "error", f"outcome callback failed: {type(exc).__name__}: {exc}")
+        finally:
+            with self._cv:
+                self._notifying -= len(records)
+                self._cv.notify_all()
+
+    def _drain_locked(self, reason: str, error: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Dead-letter everything the queue holds (and a stray in-flight event)."""
+        records: list[dict[str, Any]] = []
+        stray = self._queue.in_flight
+        if stray is not None:
+            self._queue.finish(stray)
+            records.append(self._dead_letter_locked(stray, reason, error, stray.attempt))
+        for event in self._queue.drain():
+            records.append(self._dead_letter_locked(event, reason, error, event.attempt - 1))
+        return records
