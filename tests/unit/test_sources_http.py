@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,10 +149,10 @@ def test_oversized_request_line_is_414(server: HttpIngressServer) -> None:
     "data",
     [
         b"NONSENSE\r\n\r\n",
-        b"POST /inbox HTTP/1.1\r\nBad Header\r\n\r\n",
-        b"POST /inbox HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
-        b"POST /inbox HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
-        b"POST /inbox HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        b"POST /inbox HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n",
+        b"POST /inbox HTTP/1.1\r\nHost: t\r\nX: a\r\n folded\r\n\r\n",
+        b"POST /inbox HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        b"POST /inbox HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n",
     ],
 )
 def test_malformed_requests_are_400(server: HttpIngressServer, rt: FakeRuntime, data: bytes) -> None:
@@ -160,7 +161,7 @@ def test_malformed_requests_are_400(server: HttpIngressServer, rt: FakeRuntime, 
 
 
 def test_chunked_bodies_are_refused_with_411(server: HttpIngressServer) -> None:
-    data = b"POST /inbox HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+    data = b"POST /inbox HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
     assert raw_exchange(server, data).startswith(b"HTTP/1.1 411 ")
 
 
@@ -215,7 +216,7 @@ def test_keep_alive_serves_several_requests(server: HttpIngressServer, rt: FakeR
 
 def test_expect_continue(server: HttpIngressServer, rt: FakeRuntime) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"POST /inbox HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\nContent-Type: text/plain\r\n\r\n")
+        sock.sendall(b"POST /inbox HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nExpect: 100-continue\r\nContent-Type: text/plain\r\n\r\n")
         assert sock.recv(4096).startswith(b"HTTP/1.1 100 Continue")
         sock.sendall(b"ok")
         assert sock.recv(4096).startswith(b"HTTP/1.1 202 ")
@@ -232,21 +233,50 @@ def test_several_plugins_and_path_collisions() -> None:
         HttpIngressServer([a, FakeRuntime(manifest("counter-service"))])
 
 
-def test_connection_limit_answers_503(rt: FakeRuntime) -> None:
+@dataclass
+class GatedRuntime(FakeRuntime):
+    """`submit` waits for `gate`: the request being submitted holds its connection."""
+
+    gate: threading.Event = field(default_factory=threading.Event)
+    entered: threading.Event = field(default_factory=threading.Event)
+
+    def submit(self, ingress: str, kind: str, payload: Case | None = None, *, source: str = "manual", correlation_id: str | None = None) -> Any:
+        self.entered.set()
+        assert self.gate.wait(30)
+        return super().submit(ingress, kind, payload, source=source, correlation_id=correlation_id)
+
+
+def test_connection_limit_answers_503() -> None:
+    # Every connection at the cap is being submitted (none can be shed): a newcomer
+    # gets a fast 503. (An idle or slow connection would be shed instead: see below.)
+    rt = GatedRuntime(manifest("counter-service"))
     with HttpIngressServer([rt], max_connections=1) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as first:
-            first.sendall(b"POST /inbox HTTP/1.1\r\nContent-Length: 1\r\n\r\nx")
-            assert first.recv(4096).startswith(b"HTTP/1.1 202 ")  # the first connection is admitted and kept alive
-            answer = raw_exchange(server, b"POST /inbox HTTP/1.1\r\nContent-Length: 1\r\n\r\nx")
+            first.sendall(b"POST /inbox HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx")
+            assert rt.entered.wait(10)
+            answer = raw_exchange(server, b"POST /inbox HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx")
+            rt.gate.set()
+            assert first.recv(4096).startswith(b"HTTP/1.1 202 ")  # the first connection is served
         assert answer.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in answer
     assert src(rt, "http")["rejected"] == {"503": 1}
+
+
+def test_at_the_cap_an_idle_connection_is_shed_for_a_newcomer(rt: FakeRuntime) -> None:
+    with HttpIngressServer([rt], max_connections=1) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as first:
+            first.sendall(b"POST /inbox HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx")
+            assert first.recv(4096).startswith(b"HTTP/1.1 202 ")  # admitted, now idle and kept alive
+            assert request(server, "POST", "/inbox", b"y")[0] == 202  # the newcomer sheds it
+            assert first.recv(4096) == b""  # closed by the listener
+    assert src(rt, "http")["shed"] == 1 and src(rt, "http")["rejected"] == {}
+    assert len(rt.submitted) == 2
 
 
 def test_stop_closes_idle_keep_alive_connections(rt: FakeRuntime) -> None:
     server = HttpIngressServer([rt])
     server.start()
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    sock.sendall(b"POST /inbox HTTP/1.1\r\nContent-Length: 1\r\n\r\nx")
+    sock.sendall(b"POST /inbox HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx")
     assert sock.recv(4096).startswith(b"HTTP/1.1 202 ")
     server.stop()
     assert sock.recv(4096) == b""  # closed by the listener
@@ -278,6 +308,6 @@ def test_payload_errors() -> None:
 
 
 def test_a_body_cut_short_is_counted_as_aborted(server: HttpIngressServer, rt: FakeRuntime) -> None:
-    assert raw_exchange(server, b"POST /inbox HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc") == b""
+    assert raw_exchange(server, b"POST /inbox HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc") == b""
     assert rt.submitted == []
     assert src(rt, "http:inbox")["aborted"] == 1

@@ -4,31 +4,51 @@ A POST to an ingress's `http_path` becomes one event submitted to that plugin's
 runtime. `submit` only enqueues, so a request never waits for the plugin: the answer
 is 202 with the event id, or the typed refusal (503 + Retry-After when the queue is
 full or the service is not running, 422 for a payload the ingress does not accept).
-Heads and bodies are read against fixed bounds, connections are capped, and every
-answer other than 202 is counted — per route in `rt.sources["http:<ingress>"]`,
-and listener-wide (404, malformed heads, ...) in `rt.sources["http"]`."""
+The event is submitted first and answered after: 202 means the runtime accepted it
+(`_submit` is the one place a request becomes an event).
+
+HTTP/1.1 is parsed by h11 on an asyncio event loop that runs on one thread (see
+`http_conn.py` for the time bounds and the connection cap with shedding, `http_wire.py`
+for what is refused on top of h11); `submit` runs on a small thread pool so that a slow
+runtime never stalls the other connections. Every answer other than 202 is counted —
+per route in `rt.sources["http:<ingress>"]`, and listener-wide (404, malformed or slow
+heads, the connection cap) in `rt.sources["http"]`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
 import socket
-import socketserver
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from pdk.limits import HTTP_INGRESS_BODY_MAX_BYTES, HTTP_INGRESS_HEADERS_MAX_BYTES
+import h11
+
+from pdk.limits import (
+    HTTP_INGRESS_BODY_MAX_BYTES,
+    HTTP_INGRESS_BODY_TIMEOUT_S,
+    HTTP_INGRESS_CONNECTIONS_MAX,
+    HTTP_INGRESS_HEAD_TIMEOUT_S,
+    HTTP_INGRESS_HEADERS_MAX_BYTES,
+    HTTP_INGRESS_IDLE_TIMEOUT_S,
+    HTTP_INGRESS_WRITE_TIMEOUT_S,
+)
 
 from ._runtime import refusal_of, register
-from .http_wire import HttpError, RequestHead, content_length, read_body, read_head, render_response
+from .http_conn import BODY, BUSY, HEAD, IDLE, Connection, ConnectionTable, Stream, close
+from .http_wire import HttpError, RequestHead, content_length, head_of
 from .payload import payload_from
 from .routes import Route, build_routes
 
 KIND_HEADER = "x-yoi-event-kind"
 CORRELATION_HEADERS = ("x-correlation-id", "x-request-id")
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+SUBMIT_WORKERS = 4  # submissions in flight at once; each connection has at most one
+LINGER_S = 1.0  # after an error answer, how long unread request bytes are drained
 
 # Refusal reason -> HTTP status. Unknown reasons (a newer runtime) answer 500 but are
 # still counted under their own name.
@@ -54,6 +74,7 @@ class RouteCounters:
 @dataclass
 class ListenerCounters:
     connections: int = 0
+    shed: int = 0  # connections closed to make room for a newer one at the cap
     rejected: dict[str, int] = field(default_factory=dict)  # answered before a route was known
 
 
@@ -65,105 +86,13 @@ def _error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message[:1024]}}, ensure_ascii=False).encode()
 
 
-class _TCPServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def __init__(self, address: tuple[str, int], owner: HttpIngressServer) -> None:
-        self.owner = owner
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler, bind_and_activate=True)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.owner._admit(request):
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.owner._release(request)
-
-
-class _Handler(socketserver.StreamRequestHandler):
-    server: _TCPServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.settimeout(self.server.owner.idle_timeout_s)  # every read and write is bounded in time
-
-    def handle(self) -> None:
-        owner = self.server.owner
-        while not owner.closing:
-            try:
-                head = read_head(self.rfile, owner.headers_max_bytes)
-            except HttpError as err:
-                owner._count_listener(err.status)
-                self._send(err.status, _error_body(err.code, err.message), err.headers, close=True)
-                return
-            except OSError:  # timeout or reset while idle: just close
-                return
-            if head is None:
-                return
-            owner._busy(self.connection, True)
-            try:
-                keep = self._one(head)
-            except OSError:
-                return
-            finally:
-                owner._busy(self.connection, False)
-            if not keep:
-                return
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None, *, close: bool) -> None:
-        try:
-            self.wfile.write(render_response(status, body, headers=headers, close=close))
-        except OSError:
-            pass
-
-    def _one(self, head: RequestHead) -> bool:
-        """Answer one request; True when the connection may serve another."""
-        owner = self.server.owner
-        route = owner.routes.get(head.path)
-        if route is None:
-            owner._count_listener(404)
-            known = ", ".join(sorted(owner.routes)) or "none"
-            self._send(404, _error_body("not_found", f"no ingress at {head.path[:200]} (paths: {known})"), close=True)
-            return False
-        try:
-            if head.method != "POST":
-                raise HttpError(405, "method_not_allowed", f"{head.path} accepts POST only", headers={"Allow": "POST"})
-            length = content_length(head, owner.body_max_bytes)
-        except HttpError as err:
-            owner._count_route(route, rejected=err.status)
-            self._send(err.status, _error_body(err.code, err.message), err.headers, close=True)
-            return False
-        try:
-            if head.expects_continue and head.version >= (1, 1):
-                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            body = read_body(self.rfile, length)
-        except OSError:  # a timeout or reset mid-body
-            body = None
-        if body is None:
-            owner._count_route(route, aborted=True)
-            return False
-        status, doc, headers = owner._submit(route, head, body)
-        keep = head.keep_alive and not owner.closing
-        self._send(status, json.dumps(doc, ensure_ascii=False).encode(), headers, close=not keep)
-        return keep
-
-
 class HttpIngressServer:
     """The webhook listener for the "http" ingresses of one or more runtimes.
 
     `HttpIngressServer(runtimes)` builds the route table (raising `RouteConflict` when
     two ingresses share a path) and binds (loopback by default; port 0 picks a free
     port); `start()` serves on a thread and returns the bound port; `stop()` stops
-    intake and closes every connection."""
+    intake and closes every connection. The time bounds default to `pdk.limits`."""
 
     def __init__(
         self,
@@ -173,24 +102,35 @@ class HttpIngressServer:
         *,
         body_max_bytes: int = HTTP_INGRESS_BODY_MAX_BYTES,
         headers_max_bytes: int = HTTP_INGRESS_HEADERS_MAX_BYTES,
-        max_connections: int = 64,
-        idle_timeout_s: float = 10.0,
+        max_connections: int = HTTP_INGRESS_CONNECTIONS_MAX,
+        idle_timeout_s: float = HTTP_INGRESS_IDLE_TIMEOUT_S,
+        head_timeout_s: float = HTTP_INGRESS_HEAD_TIMEOUT_S,
+        body_timeout_s: float = HTTP_INGRESS_BODY_TIMEOUT_S,
+        write_timeout_s: float = HTTP_INGRESS_WRITE_TIMEOUT_S,
     ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
         self.runtimes = list(runtimes)
         self.routes: dict[str, Route] = build_routes(self.runtimes)
         self.body_max_bytes = body_max_bytes
         self.headers_max_bytes = headers_max_bytes
         self.max_connections = max_connections
         self.idle_timeout_s = idle_timeout_s
+        self.head_timeout_s = head_timeout_s
+        self.body_timeout_s = body_timeout_s
+        self.write_timeout_s = write_timeout_s
         self.closing = False
         self._lock = threading.RLock()
-        self._idle = threading.Condition(self._lock)
-        self._connections: dict[Any, bool] = {}  # socket -> busy
+        self._table = ConnectionTable(max_connections)
         self._route_counters = {path: RouteCounters() for path in self.routes}
         self._listener = ListenerCounters()
-        self._server = _TCPServer((host, port), self)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.create_server((host, port), family=family, backlog=max(128, max_connections))
         self.host = host
-        self.port: int = self._server.server_address[1]
+        self.port: int = self._sock.getsockname()[1]
+        self._loop = asyncio.new_event_loop()
+        self._pool = ThreadPoolExecutor(max_workers=SUBMIT_WORKERS, thread_name_prefix="pdk-http-submit")
+        self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
         for route in self.routes.values():
             register(route.rt, route.source_name, self._route_status_of(route))
@@ -203,29 +143,30 @@ class HttpIngressServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> int:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="pdk-http-ingress", daemon=True)
-            self._thread.start()
+        with self._lock:
+            if self._thread is None and not self.closing:
+                ready = threading.Event()
+                self._thread = threading.Thread(target=self._run, args=(ready,), name="pdk-http-ingress", daemon=True)
+                self._thread.start()
+                ready.wait()
         return self.port
 
     def stop(self, grace_s: float = 2.0) -> None:
-        """Stop accepting, let requests being answered finish (up to `grace_s`), then
-        close every connection and the listening socket."""
+        """Stop accepting, let requests being submitted and answered finish (up to
+        `grace_s`), then close every connection and the listening socket."""
         with self._lock:
             if self.closing:
                 return
             self.closing = True
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-        with self._lock:
-            for sock, busy in list(self._connections.items()):
-                if not busy:
-                    _shut(sock)
-            self._idle.wait_for(lambda: not any(self._connections.values()), timeout=grace_s)
-            for sock in list(self._connections):
-                _shut(sock)
-        self._server.server_close()
+            thread = self._thread
+        if thread is None:
+            self._sock.close()
+            self._loop.close()
+        else:
+            asyncio.run_coroutine_threadsafe(self._shutdown(grace_s), self._loop).result()
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            thread.join()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> HttpIngressServer:
         self.start()
@@ -234,42 +175,144 @@ class HttpIngressServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- admission and bookkeeping (called from the server threads) --
+    # -- the event loop thread --
 
-    def _admit(self, sock: Any) -> bool:
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._server = self._loop.run_until_complete(asyncio.start_server(self._on_connection, sock=self._sock))
+        finally:
+            ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+
+    async def _shutdown(self, grace_s: float) -> None:
+        if self._server is not None:
+            self._server.close()  # no new connections
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
         with self._lock:
-            if self.closing or len(self._connections) >= self.max_connections:
-                refuse = True
-            else:
-                self._connections[sock] = False
+            conns = list(self._table.open)
+        for conn in conns:
+            if conn.phase != BUSY and conn.task is not None:
+                conn.task.cancel()
+        while loop.time() < deadline:
+            with self._lock:
+                if not any(c.phase == BUSY for c in self._table.open):
+                    break
+            await asyncio.sleep(0.01)
+        with self._lock:
+            tasks = [c.task for c in self._table.open if c.task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
+
+    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Connection(writer)
+        conn.enter(IDLE)
+        conn.task = asyncio.current_task()
+        if self.closing:
+            writer.close()
+            return
+        with self._lock:
+            admitted, victim = self._table.admit(conn)
+            if admitted:
                 self._listener.connections += 1
-                refuse = False
-        if refuse:
+            if victim is not None:
+                self._listener.shed += 1
+        if victim is not None and victim.task is not None:
+            victim.shed = True
+            victim.task.cancel()
+        if not admitted:
             self._count_listener(503)
+            await self._refuse(reader, writer)
+            return
+        stream = Stream(conn, reader, writer, self.headers_max_bytes)
+        lingering = False
+        try:
+            lingering = await self._serve(conn, stream)
+        except asyncio.CancelledError:
+            if conn.shed and conn.phase in (HEAD, BODY):
+                await self._answer_shed(stream)
+        except (OSError, TimeoutError, h11.LocalProtocolError):
+            pass  # reset, or a client that does not take its answer
+        except Exception as exc:  # a listener bug: answer (best effort) and count it, keep serving
+            self._count_listener(500)
             try:
-                sock.settimeout(1.0)
-                sock.sendall(render_response(503, _error_body("too_many_connections", "the listener is at its connection limit"), headers={"Retry-After": "1"}, close=True))
-                sock.shutdown(socket.SHUT_WR)
-                # Drain what already arrived (bounded, never waiting) so that closing
-                # does not reset the connection before the client read the 503.
-                for _ in range(16):
-                    if not sock.recv(4096, socket.MSG_DONTWAIT):
-                        break
-            except OSError:
+                await stream.respond(500, _error_body("internal", f"{type(exc).__name__}: {exc}"), {}, close=True, write_timeout_s=0.0, wait=False)
+            except Exception:
                 pass
-            return False
+        finally:
+            with self._lock:
+                self._table.release(conn)
+        if lingering:
+            await close(reader, writer, linger_s=LINGER_S, linger_bytes=self.body_max_bytes + self.headers_max_bytes)
+        else:
+            writer.close()
+
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The fast 503 when every connection at the cap is being submitted."""
+        body = _error_body("too_many_connections", "the listener is at its connection limit")
+        conn = Connection(writer)
+        stream = Stream(conn, reader, writer, self.headers_max_bytes)
+        try:
+            await stream.respond(503, body, {"Retry-After": "1"}, close=True, write_timeout_s=self.write_timeout_s)
+        except (OSError, TimeoutError, h11.LocalProtocolError):
+            writer.close()
+            return
+        await close(reader, writer, linger_s=LINGER_S, linger_bytes=self.headers_max_bytes)
+
+    async def _answer_shed(self, stream: Stream) -> None:
+        """Best effort: tell a shed client why (not waited for)."""
+        body = _error_body("shed", "closed to make room for a newer connection; retry")
+        try:
+            await stream.respond(503, body, {"Retry-After": "1"}, close=True, write_timeout_s=0.0, wait=False)
+        except (OSError, TimeoutError, h11.LocalProtocolError, RuntimeError):
+            pass
+
+    async def _serve(self, conn: Connection, stream: Stream) -> bool:
+        """Serve one connection's requests; True when it ends on an error answer, whose
+        connection is closed after draining what the client still sends."""
+        while not self.closing:
+            try:
+                request = await stream.read_head(self.idle_timeout_s, self.head_timeout_s)
+                if request is None:
+                    return False
+                head = head_of(request, stream.head_bytes)
+            except HttpError as err:
+                self._count_listener(err.status)
+                return await self._answer_error(stream, err)
+            conn.requests += 1
+            route = self.routes.get(head.path)
+            if route is None:
+                self._count_listener(404)
+                known = ", ".join(sorted(self.routes)) or "none"
+                return await self._answer_error(stream, HttpError(404, "not_found", f"no ingress at {head.path[:200]} (paths: {known})"))
+            try:
+                if head.method != "POST":
+                    raise HttpError(405, "method_not_allowed", f"{head.path} accepts POST only", headers={"Allow": "POST"})
+                content_length(head, self.body_max_bytes)
+                body = await stream.read_body(self.body_timeout_s, self.write_timeout_s)
+            except HttpError as err:
+                self._count_route(route, rejected=err.status)
+                return await self._answer_error(stream, err)
+            if body is None:
+                self._count_route(route, aborted=True)
+                return False
+            conn.enter(BUSY)
+            status, doc, headers = await asyncio.get_running_loop().run_in_executor(self._pool, self._submit, route, head, body)
+            keep = await stream.respond(status, json.dumps(doc, ensure_ascii=False).encode(), headers, close=self.closing, write_timeout_s=self.write_timeout_s)
+            if not keep:
+                return True
+        return False
+
+    async def _answer_error(self, stream: Stream, err: HttpError) -> bool:
+        await stream.respond(err.status, _error_body(err.code, err.message), err.headers, close=True, write_timeout_s=self.write_timeout_s)
         return True
-
-    def _release(self, sock: Any) -> None:
-        with self._lock:
-            self._connections.pop(sock, None)
-            self._idle.notify_all()
-
-    def _busy(self, sock: Any, busy: bool) -> None:
-        with self._lock:
-            if sock in self._connections:
-                self._connections[sock] = busy
-            self._idle.notify_all()
 
     def _submit(self, route: Route, head: RequestHead, body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
         """Turn one request into one `submit`; (status, JSON body, headers)."""
@@ -284,6 +327,9 @@ class HttpIngressServer:
         except HttpError as err:
             self._count_route(route, rejected=err.status)
             return err.status, {"error": {"code": err.code, "message": err.message}}, err.headers
+        except Exception as exc:  # a payload-mapping bug: answer and count it, keep serving
+            self._count_route(route, rejected=500)
+            return 500, {"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"[:1024]}}, {}
         try:
             result = route.rt.submit(route.ingress, kind, payload, source=route.source_name, correlation_id=correlation_id)
         except Exception as exc:  # a runtime bug: answer and count it, keep serving
@@ -343,17 +389,14 @@ class HttpIngressServer:
                 "url": self.url,
                 "serving": self._thread is not None and not self.closing,
                 "connections": self._listener.connections,
-                "open_connections": len(self._connections),
+                "open_connections": len(self._table.open),
                 "max_connections": self.max_connections,
                 "body_max_bytes": self.body_max_bytes,
                 "headers_max_bytes": self.headers_max_bytes,
+                "head_timeout_s": self.head_timeout_s,
+                "body_timeout_s": self.body_timeout_s,
+                "idle_timeout_s": self.idle_timeout_s,
+                "shed": self._listener.shed,
                 "rejected": dict(self._listener.rejected),
             }
 
-
-
-def _shut(sock: Any) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass

@@ -1,23 +1,27 @@
-"""Bounded HTTP/1.x request parsing for the ingress listener.
+"""What the ingress listener checks in a request head, on top of h11's parsing.
 
-Nothing is read beyond its bound: the request head (request line + headers) is read
-line by line against `HTTP_INGRESS_HEADERS_MAX_BYTES`, the body only after its
-declared Content-Length was checked against `HTTP_INGRESS_BODY_MAX_BYTES`."""
+h11 (see `http_conn.py`) frames and validates the HTTP/1.1 syntax: the request line,
+header names and values, Content-Length (digits only, one value), Transfer-Encoding,
+one Host on HTTP/1.1, and the head's size. This module turns an `h11.Request` into a
+`RequestHead` and refuses what the listener does not serve, each with a typed
+`HttpError` (status + code): folded header lines, too many fields, a malformed Host, an
+HTTP version other than 1.0/1.1, a body framed by Transfer-Encoding, a Content-Encoding,
+a Content-Length above the bound."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Protocol
 
-MAX_HEADER_COUNT = 100
-_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_VERSION_RE = re.compile(r"^HTTP/(\d)\.(\d)$")
+import h11
 
+from pdk.limits import HTTP_INGRESS_HEADER_FIELDS_MAX
 
-class Readable(Protocol):
-    def readline(self, size: int = -1, /) -> bytes: ...
-    def read(self, size: int = -1, /) -> bytes: ...
+MAX_HEADER_COUNT = HTTP_INGRESS_HEADER_FIELDS_MAX
+# RFC 3986 host (reg-name, IPv4, or a bracketed IPv6/IPvFuture literal) and an optional port.
+_HOST_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::[0-9]{0,5})?$")
+_FOLD_RE = re.compile(rb"\n[ \t]")
+HEAD_END_RE = re.compile(rb"\r?\n\r?\n")  # the blank line that ends a head
 
 
 class HttpError(Exception):
@@ -37,7 +41,6 @@ class RequestHead:
     target: str
     version: tuple[int, int]
     headers: list[tuple[str, str]] = field(default_factory=list)  # names lower-cased
-    size: int = 0
 
     @property
     def path(self) -> str:
@@ -56,111 +59,72 @@ class RequestHead:
         name = name.lower()
         return [v for k, v in self.headers if k == name]
 
-    @property
-    def keep_alive(self) -> bool:
-        tokens = {t.strip().lower() for v in self.get_all("connection") for t in v.split(",")}
-        if self.version >= (1, 1):
-            return "close" not in tokens
-        return False  # HTTP/1.0 connections are closed after one response
 
-    @property
-    def expects_continue(self) -> bool:
-        return (self.get("expect") or "").strip().lower() == "100-continue"
-
-
-def read_head(rfile: Readable, limit: int) -> RequestHead | None:
-    """Read one request head. None on a clean end of stream before the first byte.
-    Raises `HttpError` (400, 414, 431, 505) for a malformed or oversized head."""
-    total = 0
-    lines: list[bytes] = []
-    while True:
-        line = rfile.readline(limit - total + 1)
-        if not line:
-            if not lines and total == 0:
-                return None
-            raise HttpError(400, "bad_request", "the request head ended before its blank line")
-        total += len(line)
-        if total > limit or not line.endswith(b"\n"):
-            if not lines:
-                raise HttpError(414, "uri_too_long", f"the request line is longer than {limit} bytes")
-            raise HttpError(431, "headers_too_large", f"the request head is larger than {limit} bytes")
-        if line in (b"\r\n", b"\n"):
-            if not lines:
-                continue  # tolerated: empty lines before the request line (RFC 9112 2.2)
-            break
-        lines.append(line)
-        if len(lines) > MAX_HEADER_COUNT + 1:
-            raise HttpError(431, "headers_too_large", f"more than {MAX_HEADER_COUNT} header fields")
-    head = _parse_request_line(lines[0].rstrip(b"\r\n").decode("latin-1"))
-    head.size = total
-    for raw in lines[1:]:
-        text = raw.rstrip(b"\r\n").decode("latin-1")
-        if text[:1] in (" ", "\t"):
-            raise HttpError(400, "bad_request", "obsolete header line folding is not accepted")
-        name, sep, value = text.partition(":")
-        if not sep or not _TOKEN_RE.match(name):
-            raise HttpError(400, "bad_request", f"malformed header field {name[:64]!r}")
-        head.headers.append((name.lower(), value.strip(" \t")))
-    return head
-
-
-def _parse_request_line(line: str) -> RequestHead:
-    parts = line.split(" ")
-    if len(parts) != 3 or not _TOKEN_RE.match(parts[0]) or not parts[1]:
-        raise HttpError(400, "bad_request", "malformed request line")
-    method, target, version = parts
-    m = _VERSION_RE.match(version)
-    if m is None:
-        raise HttpError(400, "bad_request", f"malformed HTTP version {version[:16]!r}")
-    if m.group(1) != "1":
+def head_of(request: h11.Request, raw: bytes) -> RequestHead:
+    """The checked head of a request h11 parsed. `raw` is the head's bytes as received
+    (see `http_conn.Stream`), for the checks h11 leaves to the server."""
+    if _FOLD_RE.search(raw):
+        raise HttpError(400, "bad_request", "obsolete header line folding is not accepted")
+    version = request.http_version.decode("ascii")
+    if version not in ("1.0", "1.1"):
         raise HttpError(505, "version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served")
+    if len(request.headers) > MAX_HEADER_COUNT:
+        raise HttpError(431, "headers_too_large", f"more than {MAX_HEADER_COUNT} header fields")
+    head = RequestHead(
+        request.method.decode("ascii"),
+        request.target.decode("ascii"),
+        (1, int(version[2])),
+        [(name.decode("ascii"), value.decode("latin-1")) for name, value in request.headers],
+    )
+    target = head.target
     if not (target.startswith("/") or target.startswith(("http://", "https://")) or target == "*"):
         raise HttpError(400, "bad_request", "malformed request target")
-    return RequestHead(method, target, (1, int(m.group(2))))
+    host = head.get("host")
+    if host is not None and not _HOST_RE.match(host):
+        raise HttpError(400, "bad_request", "malformed Host header")
+    return head
 
 
 def content_length(head: RequestHead, limit: int) -> int:
     """The body length. Raises 411 for Transfer-Encoding (only Content-Length bodies
-    are accepted), 400 for a malformed or conflicting length, 413 above `limit`."""
+    are accepted), 400 for Transfer-Encoding together with Content-Length, 415 for a
+    Content-Encoding (bodies are never decompressed), 413 above `limit`. h11 has
+    already refused a malformed or conflicting Content-Length."""
     if head.get_all("transfer-encoding"):
+        if head.get_all("content-length"):
+            raise HttpError(400, "bad_request", "Transfer-Encoding and Content-Length together are not accepted")
         raise HttpError(411, "length_required", "send the body with a Content-Length (Transfer-Encoding is not accepted)")
-    values = {v.strip() for raw in head.get_all("content-length") for v in raw.split(",")}
-    if not values:
-        return 0
-    if len(values) > 1:
-        raise HttpError(400, "bad_request", "conflicting Content-Length values")
-    value = values.pop()
-    if not value.isdigit() or len(value) > 19:
-        raise HttpError(400, "bad_request", "malformed Content-Length")
-    length = int(value)
+    codings = {t.strip().lower() for v in head.get_all("content-encoding") for t in v.split(",")} - {"", "identity"}
+    if codings:
+        raise HttpError(
+            415, "unsupported_content_encoding",
+            f"Content-Encoding {', '.join(sorted(codings))[:64]!r} is not accepted; send the body as is",
+            headers={"Accept-Encoding": "identity"},
+        )
+    value = head.get("content-length")
+    length = int(value) if value is not None else 0  # h11 checked: ASCII digits, at most 20
     if length > limit:
         raise HttpError(413, "payload_too_large", f"the body is {length} bytes; this listener accepts at most {limit}")
     return length
 
 
-def read_body(rfile: Readable, length: int) -> bytes | None:
-    """Exactly `length` bytes, or None when the client closed the stream early."""
-    chunks: list[bytes] = []
-    remaining = length
-    while remaining > 0:
-        chunk = rfile.read(remaining)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+def head_too_large(raw: bytes, limit: int) -> HttpError:
+    """414 while the request line itself is longer than `limit`, 431 after."""
+    line_end = raw.find(b"\n")
+    if line_end < 0 or line_end > limit:
+        return HttpError(414, "uri_too_long", f"the request line is longer than {limit} bytes")
+    return HttpError(431, "headers_too_large", f"the request head is larger than {limit} bytes")
 
 
-_REASONS = {
-    100: "Continue", 202: "Accepted", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-    411: "Length Required", 413: "Content Too Large", 414: "URI Too Long", 422: "Unprocessable Content",
-    431: "Request Header Fields Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
-    505: "HTTP Version Not Supported",
-}
-
-
-def render_response(status: int, body: bytes, *, headers: dict[str, str] | None = None, close: bool = False, content_type: str = "application/json") -> bytes:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
-    lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
-    lines.append("Connection: close" if close else "Connection: keep-alive")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+def error_of(exc: h11.RemoteProtocolError, raw: bytes) -> HttpError:
+    """The answer to a request h11 could not parse. h11's 431 for an over-long head
+    becomes 414 while the request line itself has not ended; its hints other than 4xx
+    (501 for an unknown Transfer-Encoding) become 400, so every malformed request gets
+    a 4xx."""
+    status = exc.error_status_hint
+    message = str(exc)[:200]
+    if status == 431:
+        return head_too_large(raw, len(raw))
+    if not 400 <= status < 500:
+        status = 400
+    return HttpError(status, "bad_request", f"malformed request: {message}")
