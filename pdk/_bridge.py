@@ -3,7 +3,9 @@
 `pdk build` generates a tiny entry module that imports the bindings (which exist
 only inside a component) and hands them to `Bridge`; this module itself imports no
 bindings, so it stays importable in plain CPython. Every export catches every
-exception: an exception escaping an export traps and poisons the instance.
+exception: an exception escaping an export traps and poisons the instance (its state
+is lost). So does a string that cannot be lowered (a lone surrogate): every string
+built from plugin data is made encodable before it is returned.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from . import _host
+from ._bounds import encodable
 from ._host import DirEntry, HostApiError, HttpResponse
 from ._events import CloseInfo, Command, Emit, Event, HttpRequest, LogCommand, StatusUpdate, WebSocketSend
 from ._plugin import Plugin, WireStatus
-from ._wire import WireError, dumps, error_from_exception
+from ._wire import UNSHOWABLE, WireError, dumps, error_from_exception
+from .errors import ErrorCode
 
 
 def _snake(enum_member: Any) -> str:
@@ -88,40 +92,52 @@ class Bridge:
 
     def _error(self, wire: WireError) -> BaseException:
         t = self.types
-        return self.err(
-            t.PluginError(t.ErrorCode[wire.code.name], wire.message, wire.details_json, wire.retryable)
-        )
+        details = None if wire.details_json is None else encodable(wire.details_json)
+        return self.err(t.PluginError(t.ErrorCode[wire.code.name], encodable(wire.message), details, wire.retryable))
+
+    def _failure(self, exc: BaseException) -> BaseException:
+        """The `Err` to raise for `exc`; never raises itself."""
+        try:
+            return self._error(error_from_exception(exc))
+        except BaseException:  # noqa: BLE001 - the last line of defence against a trap
+            return self._error(WireError(ErrorCode.FAILED, UNSHOWABLE))
 
     def tools_call(self, call: Any) -> Any:
         try:
             out = self.plugin.run_tool(call.tool, call.input_json)
+            content = None if out.content_json is None else encodable(out.content_json)
+            return self.types.ToolOutput(encodable(out.summary), content)
         except BaseException as exc:  # noqa: BLE001 - nothing may escape an export
-            raise self._error(error_from_exception(exc)) from None
-        return self.types.ToolOutput(out.summary, out.content_json)
+            raise self._failure(exc) from None
 
     # -- lifecycle and events ------------------------------------------------------------------
 
     def _status(self, status: WireStatus) -> Any:
-        return self.types.PluginStatus(status.healthy, status.data_json)
+        data = None if status.data_json is None else encodable(status.data_json)
+        return self.types.PluginStatus(status.healthy is True, data)
 
     def lifecycle_start(self, config_json: str) -> Any:
         try:
             return self._status(self.plugin.run_start(config_json))
         except BaseException as exc:  # noqa: BLE001
-            raise self._error(error_from_exception(exc)) from None
+            raise self._failure(exc) from None
 
     def lifecycle_stop(self) -> Any:
         try:
             return self._status(self.plugin.run_stop())
         except BaseException as exc:  # noqa: BLE001
-            raise self._error(error_from_exception(exc)) from None
+            raise self._failure(exc) from None
 
     def lifecycle_status(self) -> Any:
         # status() returns no result type, so a failing reporter means "unhealthy".
         try:
             return self._status(self.plugin.run_status())
         except BaseException as exc:  # noqa: BLE001
-            return self.types.PluginStatus(False, dumps({"error": error_from_exception(exc).message}))
+            try:
+                message = encodable(error_from_exception(exc).message)
+            except BaseException:  # noqa: BLE001
+                message = UNSHOWABLE
+            return self.types.PluginStatus(False, dumps({"error": message}))
 
     def _event(self, e: Any) -> Event:
         case = type(e.payload).__name__.split("_", 1)[1].lower()
@@ -149,6 +165,7 @@ class Bridge:
     def events_handle(self, event: Any) -> Any:
         try:
             out = self.plugin.run_event(self._event(event))
-            return self.types.ServiceOutput(out.data_json, [self._command(c) for c in out.commands])
+            data = None if out.data_json is None else encodable(out.data_json)
+            return self.types.ServiceOutput(data, [self._command(c) for c in out.commands])
         except BaseException as exc:  # noqa: BLE001
-            raise self._error(error_from_exception(exc)) from None
+            raise self._failure(exc) from None

@@ -12,22 +12,19 @@ would not).
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-from dataclasses import dataclass
 from typing import Any, Callable, Final
 
-from ._encode import json_path
 from ._schema import Kind, Member, Shape, class_members, function_members, json_type_of_value, shape_of
+from ._validation import Problems, choices_message, join_types, json_path, render, validation_message
+from ._validation import json_kind as _json_kind
+from ._validation import quote as _quote
 from .errors import ErrorCode
+from .limits import VALIDATION_ERRORS_MAX
 
 __all__ = ["DecodeError", "MAX_ERRORS", "decode_arguments", "decode_value"]
 
-MAX_ERRORS: Final = 10  # errors kept per decode; enough to fix a call in one round trip
-_MESSAGE_MAX_CHARS: Final = 512
-_RENDER_MAX_CHARS: Final = 40
-_CHOICES_SHOWN: Final = 10
+MAX_ERRORS: Final = VALIDATION_ERRORS_MAX  # errors kept per decode; enough to fix a call in one round trip
 
 
 class DecodeError(ValueError):
@@ -45,29 +42,10 @@ class DecodeError(ValueError):
         self.errors = list(errors)
         self.total = max(total if total is not None else 0, len(self.errors))
         self.path, self.message = self.errors[0]
-        text = f"{self.path}: {self.message}"
-        if self.total > 1:
-            text += f" (and {self.total - 1} more)"
-        super().__init__(text)
+        super().__init__(validation_message(self.errors, self.total))
 
 
-@dataclass
-class _Errors:
-    items: list[tuple[str, str]] = dataclasses.field(default_factory=list)
-    total: int = 0
-
-    def add(self, path: str, message: str) -> None:
-        self.total += 1
-        if len(self.items) < MAX_ERRORS:
-            if len(message) > _MESSAGE_MAX_CHARS:
-                message = message[:_MESSAGE_MAX_CHARS] + "…"
-            self.items.append((path, message))
-
-    def extend(self, other: _Errors) -> None:
-        for path, message in other.items:
-            self.add(path, message)
-        self.total += other.total - len(other.items)
-
+class _Errors(Problems):
     def raise_if_any(self) -> None:
         if self.total:
             raise DecodeError(self.items, self.total)
@@ -144,7 +122,7 @@ def _number(shape: Shape, value: object, path: str, errors: _Errors) -> object:
         errors.add(path, "number out of range")
         return _INVALID
     if not math.isfinite(number):
-        errors.add(path, f"expected number, got {_render(value)}")  # NaN/Infinity are not JSON
+        errors.add(path, f"expected number, got {render(value)}")  # NaN/Infinity are not JSON
         return _INVALID
     return number
 
@@ -158,10 +136,7 @@ def _choice(shape: Shape, value: object, path: str, errors: _Errors) -> object:
     for choice, result in zip(choices, results):
         if _same_json_value(choice, value):
             return result
-    shown = ", ".join(_render(c) for c in choices[:_CHOICES_SHOWN])
-    if len(choices) > _CHOICES_SHOWN:
-        shown += f", … ({len(choices)} in all)"
-    errors.add(path, f"expected one of {shown}, got {_render(value)}")
+    errors.add(path, choices_message(choices, value))
     return _INVALID
 
 
@@ -185,7 +160,7 @@ def _map(shape: Shape, value: object, path: str, errors: _Errors) -> object:
     ok = True
     for key, item in value.items():
         if not isinstance(key, str):
-            errors.add(path, f"expected string keys, got {_json_kind(key)} key {_render(key)}")
+            errors.add(path, f"expected string keys, got {_json_kind(key)} key {render(key)}")
             ok = False
             continue
         decoded = _decode(value_hint, item, json_path(path, key), errors)
@@ -226,7 +201,7 @@ def _union(shape: Shape, value: object, path: str, errors: _Errors) -> object:
     kind = _value_type(value)
     candidates = [m for m in shape.args if _accepts(_json_types(m), kind)]
     if not candidates:
-        expected = _join_types([t for m in shape.args for t in _json_types(m) or ()])
+        expected = join_types([t for m in shape.args for t in _json_types(m) or ()])
         errors.add(path, f"expected {expected}, got {_json_kind(value)}")
         return _INVALID
     if len(candidates) == 1:
@@ -295,8 +270,6 @@ def _decode_members(
 # ---------------------------------------------------------------------------------
 # JSON types of hints and values (for unions and messages)
 
-_ORDER: Final = ("string", "integer", "number", "boolean", "null", "array", "object")
-
 
 def _json_types(hint: object) -> frozenset[str] | None:
     """The JSON types a hint can accept at top level; `None` means any."""
@@ -337,29 +310,6 @@ def _accepts(types: frozenset[str] | None, value_type: str) -> bool:
     return value_type == "integer" and "number" in types
 
 
-def _join_types(types: list[str]) -> str:
-    unique = sorted(set(types), key=_ORDER.index)
-    return " or ".join(unique)
-
-
-def _json_kind(value: object) -> str:
-    """The JSON type a decoded value has, as a reader of the JSON text sees it
-    (so `3` and `3.5` are both `number`)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__  # not JSON at all (a Python caller passed it)
-
-
 def _same_json_value(expected: object, value: object) -> bool:
     """Equality as JSON Schema `enum` sees it: 1 == 1.0, but true != 1."""
     if isinstance(expected, bool) or isinstance(value, bool):
@@ -367,19 +317,3 @@ def _same_json_value(expected: object, value: object) -> bool:
     if isinstance(expected, (int, float)) and isinstance(value, (int, float)):
         return expected == value
     return type(expected) is type(value) and expected == value
-
-
-def _render(value: object) -> str:
-    """A short JSON spelling of a value for messages; containers by type only."""
-    if isinstance(value, str):
-        return _quote(value)
-    if value is None or isinstance(value, (bool, int, float)):
-        text = json.dumps(value)
-        return text if len(text) <= _RENDER_MAX_CHARS else text[:_RENDER_MAX_CHARS] + "…"
-    return _json_kind(value)
-
-
-def _quote(text: str) -> str:
-    if len(text) > _RENDER_MAX_CHARS:
-        text = text[:_RENDER_MAX_CHARS] + "…"
-    return json.dumps(text, ensure_ascii=False)

@@ -11,32 +11,11 @@ import dataclasses
 import enum
 import json
 import math
-import re
 
+from ._validation import json_path
 from .errors import ErrorCode
 
 __all__ = ["EncodeError", "to_json_value", "json_path"]
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-def json_path(parent: str, key: str | int) -> str:
-    """The path of `key` below `parent`: `$.name`, `$.items[2]`, `$["a b"]`.
-
-    Shared with the decoder so that input and output errors read the same."""
-    if isinstance(key, int):
-        return f"{parent}[{key}]"
-    if _IDENTIFIER.match(key):
-        return f"{parent}.{key}"
-    # Keys that are not identifiers are quoted so that the path stays unambiguous.
-    return f"{parent}[{_quote(key)}]"
-
-
-def _quote(text: str, limit: int = 64) -> str:
-    """A JSON string literal, cut so that error messages stay bounded."""
-    if len(text) > limit:
-        text = text[:limit] + "…"
-    return json.dumps(text, ensure_ascii=False)
 
 
 class EncodeError(TypeError):

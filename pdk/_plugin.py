@@ -11,6 +11,7 @@ from ._decode import DecodeError, decode_arguments, decode_value
 from ._encode import EncodeError, to_json_value
 from ._events import COMMAND_TYPES, Command, Event, Output, Status, command_payload_size
 from ._schema import input_schema_for
+from ._validation import validation_details
 from ._wire import WireToolOutput, dumps, tool_output
 from .errors import ErrorCode, PluginError, ToolError
 from .limits import COMMAND_PAYLOAD_MAX_BYTES, COMMANDS_PER_OUTPUT_MAX, SERVICE_OUTPUT_MAX_BYTES
@@ -285,7 +286,7 @@ class Plugin:
             raise ToolError(
                 str(exc),
                 code=ErrorCode.INVALID_INPUT,
-                details={"errors": [{"path": p, "message": m} for p, m in exc.errors]},
+                details=validation_details(exc.errors),
             ) from None
         result = spec.func(**kwargs)
         return self._tool_output(name, result)

@@ -10,7 +10,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from ._bounds import bound_text
+from ._bounds import bound_text, encodable
 from .errors import ErrorCode, PluginError
 from .limits import (
     ERROR_DETAILS_MAX_BYTES,
@@ -45,46 +45,88 @@ def dumps(value: Any) -> str:
 
 
 def _details_json(details: Any) -> str | None:
+    """Bounded details JSON; never raises, whatever `details` does when encoded
+    (a `__iter__`, `__str__` or `__repr__` that raises, nesting too deep)."""
     if details is None:
         return None
     try:
         text = dumps(details)
-    except (TypeError, ValueError):
-        text = dumps({"repr": bound_text(repr(details), ERROR_DETAILS_MAX_BYTES // 2)})
+    except BaseException:  # noqa: BLE001 - an error path must not raise
+        try:
+            text = dumps({"repr": bound_text(safe_text(details, repr_of=True), ERROR_DETAILS_MAX_BYTES // 2)})
+        except BaseException:  # noqa: BLE001
+            return None
+    text = encodable(text)
     if len(text.encode("utf-8")) > ERROR_DETAILS_MAX_BYTES:
         # Cut JSON cannot stay JSON; keep a bounded string form instead.
         text = dumps({"truncated": bound_text(text, ERROR_DETAILS_MAX_BYTES // 2)})
     return text
 
 
+UNSHOWABLE = "(the message cannot be shown: formatting it raised)"
+
+
+def safe_text(value: Any, *, repr_of: bool = False) -> str:
+    """`str(value)` (or `repr`), or a placeholder when that raises or is not a str.
+    A `str` subclass is read as a plain `str`, so no overridden method runs later."""
+    try:
+        if isinstance(value, str) and not repr_of:
+            return str.__str__(value)
+        text = repr(value) if repr_of else str(value)
+        return str.__str__(text) if isinstance(text, str) else UNSHOWABLE
+    except BaseException:  # noqa: BLE001 - an error path must not raise
+        return UNSHOWABLE
+
+
+def type_name(exc: BaseException) -> str:
+    try:
+        name = type(exc).__name__
+        return str.__str__(name) if isinstance(name, str) else "Exception"
+    except BaseException:  # noqa: BLE001
+        return "Exception"
+
+
 def error_from_plugin_error(err: PluginError) -> WireError:
+    code = getattr(err, "code", None)
+    message = safe_text(getattr(err, "message", None) or "")
     return WireError(
-        code=err.code,
-        message=bound_text(err.message or err.code.value, ERROR_MESSAGE_MAX_BYTES),
-        details_json=_details_json(err.details),
-        retryable=err.retryable,
+        code=code if isinstance(code, ErrorCode) else ErrorCode.FAILED,
+        message=bound_text(message or (code.value if isinstance(code, ErrorCode) else "failed"), ERROR_MESSAGE_MAX_BYTES),
+        details_json=_details_json(getattr(err, "details", None)),
+        retryable=getattr(err, "retryable", False) is True,
     )
 
 
 def short_traceback(exc: BaseException) -> list[str]:
-    """The innermost frames as `file:line in function`, without source text."""
-    frames = traceback.extract_tb(exc.__traceback__)[-TRACEBACK_MAX_FRAMES:]
-    return [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}" for f in frames]
+    """The innermost frames as `file:line in function`, without source text; empty
+    when the traceback cannot be read."""
+    try:
+        frames = traceback.extract_tb(exc.__traceback__, limit=-TRACEBACK_MAX_FRAMES)
+        return [f"{safe_text(f.filename).rsplit('/', 1)[-1]}:{f.lineno} in {safe_text(f.name)}" for f in frames]
+    except BaseException:  # noqa: BLE001
+        return []
 
 
 def error_from_exception(exc: BaseException) -> WireError:
     """Any exception → a typed error. Escaping exceptions trap and poison the
-    instance, so the export glue routes every one of them through here."""
-    if isinstance(exc, PluginError):
-        return error_from_plugin_error(exc)
-    message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    details = {"exception": type(exc).__name__, "traceback": short_traceback(exc)}
-    return WireError(
-        code=ErrorCode.FAILED,
-        message=bound_text(message, ERROR_MESSAGE_MAX_BYTES),
-        details_json=_details_json(details),
-        retryable=False,
-    )
+    instance, so the export glue routes every one of them through here, and this
+    never raises: an exception whose `__str__`, `__repr__`, details or traceback
+    raise still becomes a `failed` error."""
+    try:
+        if isinstance(exc, PluginError):
+            return error_from_plugin_error(exc)
+        name = type_name(exc)
+        text = safe_text(exc)
+        message = f"{name}: {text}" if text else name
+        details = {"exception": name, "traceback": short_traceback(exc)}
+        return WireError(
+            code=ErrorCode.FAILED,
+            message=bound_text(message, ERROR_MESSAGE_MAX_BYTES),
+            details_json=_details_json(details),
+            retryable=False,
+        )
+    except BaseException:  # noqa: BLE001 - e.g. MemoryError while formatting
+        return WireError(code=ErrorCode.FAILED, message=UNSHOWABLE)
 
 
 def tool_output(summary: str, content: Any) -> WireToolOutput:

@@ -16,16 +16,18 @@ Public API::
 """
 
 from .compile_cache import CompiledComponentCache, default_cache_dir
+from .error_record import ErrorRecord
 from .grants import GrantsError, GrantsFile, GrantSet
 from .host import Host, LoadedPlugin, PluginRefused
 from .instance import GuestFault, InstanceLimits
 from .loader import PluginPackage, open_package
 from .runtime import Accepted, Refused, RuntimeOptions, ServiceRuntime
-from .tools import ToolError, ToolResult
+from .tools import ToolResult
 
 __all__ = [
     "Accepted",
     "CompiledComponentCache",
+    "ErrorRecord",
     "GrantSet",
     "GrantsError",
     "GrantsFile",
@@ -38,7 +40,6 @@ __all__ = [
     "Refused",
     "RuntimeOptions",
     "ServiceRuntime",
-    "ToolError",
     "ToolResult",
     "default_cache_dir",
     "open_package",

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 from pdk.limits import GUEST_STDIO_MAX_BYTES, LOG_MESSAGE_MAX_BYTES, LOG_RING_MAX_RECORDS
 
-from .redact import bound_text, redact
+from .redact import redact_bounded
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class DiagnosticLog:
         self.dropped = 0
 
     def add(self, source: str, level: str, message: str) -> None:
-        record = LogRecord(int(time.time() * 1000), source, level, bound_text(redact(message), LOG_MESSAGE_MAX_BYTES))
+        record = LogRecord(int(time.time() * 1000), source, level, redact_bounded(message, LOG_MESSAGE_MAX_BYTES))
         with self._lock:
             if len(self._records) == self._records.maxlen:
                 self.dropped += 1

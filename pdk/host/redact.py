@@ -1,7 +1,7 @@
 """Host-side redaction and char-safe bounding of text shown to users.
 
 Everything the host prints or stores about a plugin (errors, diagnostics, status) goes
-through `redact` and `bound_text`. v1 leaked bearer tokens (`Authorization: Bearer abc`
+through `redact_bounded` (or `redact` and `bound_text`, the one in `pdk._bounds`). v1 leaked bearer tokens (`Authorization: Bearer abc`
 kept `abc`) and panicked when a cut fell inside a multibyte character
 (notes/yoi-v1-host.md, weak spot 10); both are fixed here.
 
@@ -15,6 +15,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+
+from pdk._bounds import ELLIPSIS, bound_text, encodable
+from pdk.limits import REDACT_LOOKAHEAD_BYTES
+
+__all__ = ["REDACTED", "bound_text", "is_secret_key", "redact", "redact_bounded"]
 
 REDACTED = "[redacted]"
 
@@ -170,38 +175,28 @@ def _redact_basic(match: re.Match[str]) -> str:
     return _redact_scheme_value(match)
 
 
-def bound_text(text: str, max_bytes: int, marker: str = "…") -> str:
-    """Cut `text` to at most `max_bytes` bytes of UTF-8, on a character boundary.
+def redact_bounded(text: str, max_bytes: int, marker: str = ELLIPSIS) -> str:
+    """`text` redacted and cut to at most `max_bytes` bytes of UTF-8 (char-safe).
 
-    When a cut is needed, `marker` is appended and counts against the budget; if even the
-    marker does not fit, the marker itself is cut (char-safely). Lone surrogates, which
-    cannot be encoded, become U+FFFD first so the result is always valid UTF-8."""
+    Host work stays bounded whatever the guest sends: the text is cut first, to the
+    budget plus `REDACT_LOOKAHEAD_BYTES`, so a 4 MB message costs as much as a short
+    one; then redacted; then cut again to the budget. The lookahead lets a secret that
+    straddles the final cut be seen whole by the patterns, and the window's last word,
+    which the first cut may have broken into something no pattern recognizes (`sk-ab`),
+    is dropped before redacting. Never raises for a non-negative budget."""
     if max_bytes < 0:
         raise ValueError("max_bytes must be >= 0")
-    text, marker = _encodable(text), _encodable(marker)
-    encoded = text.encode("utf-8")
-    if len(encoded) <= max_bytes:
-        return text
-    marker_bytes = marker.encode("utf-8")
-    if len(marker_bytes) > max_bytes:
-        return _cut_utf8(marker_bytes, max_bytes)
-    return _cut_utf8(encoded, max_bytes - len(marker_bytes)) + marker
-
-
-def _cut_utf8(encoded: bytes, limit: int) -> str:
-    cut = limit
-    # Continuation bytes look like 0b10xxxxxx; step back to the start of the character.
-    while cut > 0 and (encoded[cut] & 0xC0) == 0x80:
-        cut -= 1
-    return encoded[:cut].decode("utf-8")
-
-
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
-
-
-def _encodable(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE_RE.sub("\ufffd", text)
-    return text
+    window = max_bytes + REDACT_LOOKAHEAD_BYTES
+    if len(text) <= window // 4 or len(text.encode("utf-8", "surrogatepass")) <= window:
+        return bound_text(redact(text), max_bytes, marker)
+    head = bound_text(text, window, "")
+    start = len(head)
+    while start > 0 and not head[start - 1].isspace() and len(head) - start < REDACT_LOOKAHEAD_BYTES:
+        start -= 1
+    if start > 0 and head[start - 1].isspace():
+        head = head[:start]
+    # The original did not fit: the result is marked as cut even if redaction shrank it.
+    marker_bytes = len(encodable(marker).encode("utf-8"))
+    if marker_bytes > max_bytes:
+        return bound_text(marker, max_bytes, "")
+    return bound_text(redact(head), max_bytes - marker_bytes, "") + encodable(marker)

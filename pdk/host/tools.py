@@ -1,4 +1,7 @@
-"""The tool-call path: grant → input bound → schema → call → bounded `ToolResult`."""
+"""The tool-call path: grant → input bound → schema → call → bounded `ToolResult`.
+
+A failed call's error is an `ErrorRecord` (`pdk.host.error_record`), the host's
+counterpart of the guest's `pdk.ToolError`."""
 
 from __future__ import annotations
 
@@ -7,32 +10,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
+from pdk._validation import validation_details, validation_message
 from pdk.errors import ErrorCode
-from pdk.limits import ERROR_MESSAGE_MAX_BYTES, TOOL_CONTENT_MAX_BYTES, TOOL_INPUT_MAX_BYTES, TOOL_SUMMARY_MAX_BYTES
+from pdk.limits import TOOL_CONTENT_MAX_BYTES, TOOL_INPUT_MAX_BYTES, TOOL_SUMMARY_MAX_BYTES
 
 from .codec import CodecError, Err, Ok
+from .error_record import ErrorRecord, error_record, fault_record, plugin_error_record
 from .instance import GuestFault
-from .redact import bound_text, redact
+from .redact import bound_text
+from .schema_check import Validator, schema_problems, schema_validator
 
 TOOLS_IFACE = "yoi:plugin/tools@2.0.0"
-
-
-@dataclass(frozen=True)
-class ToolError:
-    """A typed, bounded, redacted error (from the host or the plugin)."""
-
-    code: ErrorCode
-    message: str
-    details: Any = None
-    retryable: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"code": self.code.value, "message": self.message, "retryable": self.retryable}
-        if self.details is not None:
-            data["details"] = self.details
-        return data
 
 
 @dataclass(frozen=True)
@@ -47,7 +35,7 @@ class ToolResult:
     call_id: str
     summary: str
     content: Any = None
-    error: ToolError | None = None
+    error: ErrorRecord | None = None
 
     @property
     def ok(self) -> bool:
@@ -59,21 +47,15 @@ class ToolResult:
 
 
 def error_result(tool: str, call_id: str, code: ErrorCode, message: str, details: Any = None, retryable: bool = False) -> ToolResult:
-    err = ToolError(code, bound_text(redact(message), ERROR_MESSAGE_MAX_BYTES), details, retryable)
-    return ToolResult(tool, call_id, f"tool error: {code.value}", {"error": err.to_json()}, err)
+    return failed_result(tool, call_id, error_record(code, message, details, retryable=retryable))
 
 
-def _schema_error_message(err: jsonschema.ValidationError) -> str:
-    path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
-    return f"{path}: {err.message}"
+def failed_result(tool: str, call_id: str, err: ErrorRecord) -> ToolResult:
+    """The ToolOutput a model sees for an error: `tool error: <code>` and `{"error": ...}`."""
+    return ToolResult(tool, call_id, f"tool error: {err.code.value}", {"error": err.to_json()}, err)
 
 
-def schema_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
-    """A compiled validator; build once per tool (compiling per call costs more than the call)."""
-    return jsonschema.Draft202012Validator(schema)
-
-
-def validate_input(tool: str, call_id: str, validator: jsonschema.protocols.Validator, raw: str) -> tuple[Any, ToolResult | None]:
+def validate_input(tool: str, call_id: str, validator: Validator, raw: str) -> tuple[Any, ToolResult | None]:
     """Bound, parse and schema-check a tool input on the host side, before any guest code runs."""
     try:
         size = len(raw.encode("utf-8"))
@@ -85,30 +67,18 @@ def validate_input(tool: str, call_id: str, validator: jsonschema.protocols.Vali
         data = json.loads(raw)
     except ValueError as exc:
         return None, error_result(tool, call_id, ErrorCode.INVALID_INPUT, f"input is not valid JSON: {exc}")
-    if validator.is_valid(data):  # the fast path; collect errors only on failure
+    problems = schema_problems(validator, data)
+    if problems is None:
         return data, None
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        messages = [_schema_error_message(e) for e in errors[:10]]
-        return None, error_result(tool, call_id, ErrorCode.INVALID_INPUT, messages[0], {"errors": messages})
-    return data, None
+    # The guest's decoder answers the same input in the same words and shape.
+    message = validation_message(problems.items, problems.total)
+    return None, error_result(tool, call_id, ErrorCode.INVALID_INPUT, message, validation_details(problems.items))
 
 
 def result_from_guest(tool: str, call_id: str, value: Any) -> ToolResult:
     """Check and bound what the guest returned (never trust the guest's own bounds)."""
     if isinstance(value, Err):
-        e = value.value
-        try:
-            code = ErrorCode(str(e["code"]))
-        except ValueError:
-            code = ErrorCode.FAILED
-        details = None
-        if e.get("details_json"):
-            try:
-                details = json.loads(e["details_json"])
-            except ValueError:
-                details = None
-        return error_result(tool, call_id, code, str(e.get("message") or code.value), details, bool(e.get("retryable")))
+        return failed_result(tool, call_id, plugin_error_record(value.value))
     if not isinstance(value, Ok):
         return error_result(tool, call_id, ErrorCode.INVALID_OUTPUT, "the plugin returned no result")
     out = value.value
@@ -134,8 +104,8 @@ def new_call_id() -> str:
 
 
 def fault_result(tool: str, call_id: str, fault: GuestFault) -> ToolResult:
-    code = ErrorCode.TIMEOUT if fault.kind in ("timeout", "fuel") else ErrorCode.FAILED
-    return error_result(tool, call_id, code, fault.message, {"fault": fault.kind, "instance_recycled": True}, retryable=fault.kind != "instantiate")
+    details = {"fault": fault.kind, "instance_recycled": True}
+    return failed_result(tool, call_id, fault_record(fault, details, retryable=fault.kind != "instantiate"))
 
 
 def codec_result(tool: str, call_id: str, exc: CodecError) -> ToolResult:

@@ -1,6 +1,13 @@
-"""The one exception type of package reading, digesting and packing.
+"""`PdkError`, the base of every error the host side raises or returns as a
+document, and `PackageError`, the one exception type of package reading, digesting
+and packing.
 
-Codes (snake_case, stable; shown in `pdk check` JSON):
+`PdkError` lives here, in the package layer, so that `pdk.package`, `pdk.host`,
+`generator` and `pdk.cli` can all derive from it (the guest's own errors are in
+`pdk.errors`). Every one has a snake_case `code`, a `message` and `to_json()`; the
+CLI maps them all to exit codes in one place (`pdk.cli._exit`).
+
+Package codes (snake_case, stable; shown in `pdk check` JSON):
 
 - `not_a_zip` — the file is not a readable ZIP archive.
 - `unreadable` — the file or directory could not be read (permissions, I/O).
@@ -34,6 +41,9 @@ Codes (snake_case, stable; shown in `pdk check` JSON):
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Any, ClassVar
+
 # Bounds keep hostile names (an archive entry name can be 64 KiB) out of logs and JSON.
 MESSAGE_MAX_CHARS = 400
 SHOWN_NAME_MAX_CHARS = 120
@@ -55,7 +65,38 @@ def _one_line(message: str) -> str:
     return flat
 
 
-class PackageError(Exception):
+class PdkError(Exception):
+    """An error the user, the author or the operator can act on (never a bug).
+
+    `code` is a stable snake_case reason (a `str` or a `str`-valued enum); `message`
+    says what is wrong, without the location prefix `str()` may add. Subclasses add
+    their own fields to the document by overriding `json_fields`."""
+
+    default_code: ClassVar[str] = "failed"
+
+    def __init__(self, message: str, *, code: str | Enum | None = None, text: str | None = None) -> None:
+        super().__init__(message if text is None else text)
+        self.message = message
+        self.code: Any = code if code is not None else self.default_code
+
+    @property
+    def code_text(self) -> str:
+        """`code` as its snake_case string (the value of an enum member)."""
+        return str(self.code.value if isinstance(self.code, Enum) else self.code)
+
+    def json_fields(self) -> dict[str, Any]:
+        """Extra fields of the JSON document (none by default)."""
+        return {}
+
+    def to_json(self) -> dict[str, Any]:
+        """The snake_case JSON document: `{"code", "message", ...json_fields()}`."""
+        return {"code": self.code_text, "message": self.message, **self.json_fields()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, code={self.code_text!r})"
+
+
+class PackageError(PdkError):
     """A package (directory or `.yoi-plugin` archive) that cannot be used as-is.
 
     `code` is one of the snake_case codes listed in this module's docstring;
@@ -63,17 +104,12 @@ class PackageError(Exception):
     (bounded) entry name when there is one."""
 
     def __init__(self, message: str, *, code: str, entry: str | None = None) -> None:
-        self.message = _one_line(message)
-        self.code = code
+        super().__init__(_one_line(message), code=code)
         self.entry = entry[: SHOWN_NAME_MAX_CHARS * 2] if entry is not None else None
-        super().__init__(self.message)
 
-    def to_dict(self) -> dict[str, str]:
-        """The snake_case JSON shape used by `pdk check`."""
-        data = {"code": self.code, "message": self.message}
-        if self.entry is not None:
-            data["entry"] = self.entry
-        return data
+    def json_fields(self) -> dict[str, Any]:
+        return {} if self.entry is None else {"entry": self.entry}
 
-    def __repr__(self) -> str:
-        return f"PackageError({self.message!r}, code={self.code!r})"
+    def to_dict(self) -> dict[str, Any]:
+        """The snake_case JSON shape used by `pdk check` (same as `to_json`)."""
+        return self.to_json()

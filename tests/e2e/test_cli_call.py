@@ -101,7 +101,7 @@ def test_bad_json_input(text_tools_dir: Path, raw: str) -> None:
 
 def test_input_the_schema_refuses(text_tools_dir: Path) -> None:
     done = pdk_call(text_tools_dir, "text_stats", '{"txt": "a"}', "--dev-grants")
-    assert_one_line_error(done, "tool error (invalid_input):", "'text' is a required property")
+    assert_one_line_error(done, "tool error (invalid_input):", 'missing required property "text"')
 
 
 def test_an_unknown_tool(text_tools_dir: Path) -> None:

@@ -137,6 +137,43 @@ def refuse() -> str:
     raise ToolError("this plugin refuses", code="denied", details={"reason": "policy", "attempts": 1})
 
 
+class _Unshowable(Exception):
+    """An exception that resists every way of showing it."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ raises")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("__repr__ raises")
+
+
+class _Unencodable:
+    def __repr__(self) -> str:
+        raise RuntimeError("__repr__ raises")
+
+
+class _EvilDict(dict):  # type: ignore[type-arg]
+    def __iter__(self) -> Any:
+        raise RuntimeError("__iter__ raises")
+
+    def items(self) -> Any:
+        raise RuntimeError("items raises")
+
+
+@plugin.tool
+def unshowable(kind: str = "str") -> str:
+    """Raise an exception that cannot be shown: `str` (its __str__ and __repr__ raise),
+    `details` (details whose repr raises), `encoding` (details whose JSON encoding
+    raises), `surrogate` (a message no string lowering takes)."""
+    if kind == "details":
+        raise ToolError("details cannot be shown", details={"x": _Unencodable()})
+    if kind == "encoding":
+        raise ToolError("details cannot be encoded", details=_EvilDict(a=1))
+    if kind == "surrogate":
+        raise ToolError("half a character: \ud800", details={"s": "\udfff"})
+    raise _Unshowable()
+
+
 @plugin.tool
 def abort() -> str:
     """Abort the interpreter (a wasm trap: no Python handler runs)."""
