@@ -4,24 +4,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
+from ..error_record import error_record, fault_record, plugin_error_record
 from ..instance import GuestFault
-from ..redact import bound_text, redact
+from ..redact import redact_bounded
 
-ERROR_MESSAGE_MAX_BYTES = 1024
-DETAILS_MAX_BYTES = 4096
+# Every error record, tool call or runtime, is built by `pdk.host.error_record`: one
+# redaction and one bound (`pdk.limits.ERROR_MESSAGE_MAX_BYTES`, `ERROR_DETAILS_MAX_BYTES`).
 
 
 def bounded_message(text: str) -> str:
-    return bound_text(redact(text), ERROR_MESSAGE_MAX_BYTES)
+    return error_record("failed", text).message
 
 
 def fault_error(fault: GuestFault) -> dict[str, Any]:
     """A trap, deadline or fuel exhaustion as an error record (always retryable)."""
-    code = "timeout" if fault.kind in ("timeout", "fuel") else "failed"
-    return {"code": code, "message": bounded_message(fault.message), "retryable": True, "fault": fault.kind}
+    return {**fault_record(fault).to_json(), "fault": fault.kind}
 
 
 def tool_fault_error() -> dict[str, Any]:
@@ -31,20 +30,7 @@ def tool_fault_error() -> dict[str, Any]:
 
 def guest_error(value: Any) -> dict[str, Any]:
     """A `plugin-error` the guest returned, bounded and redacted."""
-    if not isinstance(value, Mapping):
-        return {"code": "invalid_output", "message": "the plugin returned no result", "retryable": False}
-    error: dict[str, Any] = {
-        "code": str(value.get("code") or "failed"),
-        "message": bounded_message(str(value.get("message") or value.get("code") or "failed")),
-        "retryable": bool(value.get("retryable")),
-    }
-    details_json = value.get("details_json")
-    if isinstance(details_json, str) and len(details_json) <= DETAILS_MAX_BYTES:
-        try:
-            error["details"] = json.loads(redact(details_json))
-        except ValueError:
-            pass
-    return error
+    return plugin_error_record(value).to_json()
 
 
 def json_view(data_json: Any, limit: int) -> Any:
@@ -57,4 +43,4 @@ def json_view(data_json: Any, limit: int) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        return {"unparsed": bound_text(redact(text), 256)}
+        return {"unparsed": redact_bounded(text, 256)}
