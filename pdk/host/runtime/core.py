@@ -6,10 +6,16 @@ ones below it: `core` (this state) <- `outcomes` (how an attempt ends) <-
 `supervisor` (the guest's lifecycle) <- `dispatcher` (the dispatcher thread) <-
 `runtime` (the public API). Every field more than one thread reads is guarded by
 `_lock` (`_cv` is its condition); methods named `*_locked` expect it held.
+
+State. `store` is the runtime's state store (store.py): `":memory:"` (the default)
+or a SQLite file that keeps accepted events, dead letters and emitted events across
+restarts. The dead letters and emitted events it kept are loaded here; its pending
+events are queued again by the first `start()` (runtime.py).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict, deque
@@ -27,8 +33,10 @@ from .intake import Intake
 from .lifecycle import Lifecycle, RestartPolicy, now_ms
 from .options import OUTCOMES_RING, IngressSettings, RuntimeOptions, resolve_settings
 from .queue import EventQueue
+from .model import QueuedEvent
 from .records import json_view
 from .status import sources_view, status_document
+from .store import MEMORY, StateStore, open_store
 
 if TYPE_CHECKING:
     from ..host import LoadedPlugin
@@ -36,6 +44,11 @@ if TYPE_CHECKING:
 PLUGIN_STATUS_MAX_BYTES = 4096
 
 OutcomeCallback = Callable[[dict[str, Any]], None]
+StateArg = str | os.PathLike[str] | StateStore | None
+
+
+def _is_store(value: object) -> bool:
+    return hasattr(value, "accept") and hasattr(value, "recovered")
 
 
 class RuntimeCore:
@@ -46,6 +59,8 @@ class RuntimeCore:
         options: RuntimeOptions | None = None,
         *,
         guest: Guest | None = None,
+        state: StateArg = None,
+        state_sync: str = "normal",
     ) -> None:
         manifest = plugin.package.manifest
         world = manifest.runtime.world
@@ -65,7 +80,15 @@ class RuntimeCore:
         # Per-source state shown in status, filled by the host's event sources: a
         # dict, or a callable returning one (called when status is read).
         self.sources: dict[str, Any] = {}
-        self.emit_log = EmitLog(manifest.id, EMIT_LOG_MAX)
+        # Opened here, so that a corrupt, locked or read-only store fails the
+        # construction with a typed StoreError before anything runs.
+        if _is_store(state):
+            self.store: StateStore = state  # type: ignore[assignment]
+        else:
+            self.store = open_store(MEMORY if state is None else state, manifest.id, plugin.digest, synchronous=state_sync)  # type: ignore[arg-type]
+        recovered = self.store.recovered()
+        self.emit_log = EmitLog(manifest.id, EMIT_LOG_MAX, self.store.emitted)
+        self.emit_log.load(recovered.emitted)
 
         self._lock = threading.Lock()
         self._cv = threading.Condition(self._lock)
@@ -73,6 +96,11 @@ class RuntimeCore:
         self._queue = EventQueue(self.options.queue_capacity, {name: s.capacity for name, s in self.settings.items()})
         self._counters = Counters()
         self._dead = DeadLetterStore(DEAD_LETTER_MAX)
+        self._dead.load(recovered.dead_letters)
+        # Pending events of an earlier run, queued again by the first start().
+        self._to_recover: list[QueuedEvent] = recovered.pending
+        self._recovered_from = recovered
+        self._recovery: dict[str, Any] | None = None  # what that start() did, for status
         self._lifecycle = Lifecycle()
         self._restart_policy = RestartPolicy(
             self.options.restart_budget,
@@ -163,4 +191,5 @@ class RuntimeCore:
             sources=sources_view(self.sources),
             dead_letters={"count": len(self._dead), "capacity": self._dead.capacity, "evicted": self._dead.evicted},
             emitted=self.emit_log.to_json(),
+            store={**self.store.stats(), "recovery": dict(self._recovery) if self._recovery else None},
         )

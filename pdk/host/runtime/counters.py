@@ -4,7 +4,9 @@ Invariant: every accepted event ends exactly once, handled or dead-lettered, so 
 every moment `accepted == handled + dead_lettered + open` where `open` is what the
 queue holds (waiting, waiting for a retry, in flight); and every refused submit is
 counted under exactly one reason. A replay is a new acceptance of a dead-lettered
-event (counted in `accepted` and in `replayed`); it ends again, once.
+event (counted in `accepted` and in `replayed`); it ends again, once. So is a
+pending event of an earlier run that a durable store hands back at start (counted
+in `accepted` and in `recovered`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Counters:
     failed: int = 0  # failed attempts (plugin errors, traps, deadlines), retried or not
     dead_lettered: int = 0
     replayed: int = 0
+    recovered: int = 0  # pending events of an earlier run queued again at start (store.py)
 
     def refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
@@ -46,4 +49,5 @@ class Counters:
             "failed": self.failed,
             "dead_lettered": self.dead_lettered,
             "replayed": self.replayed,
+            "recovered": self.recovered,
         }

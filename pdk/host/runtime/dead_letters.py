@@ -5,6 +5,11 @@ error (`permanent_error`), when the runtime stops with it still queued (`stoppin
 or when the service fails for good (`failed`). The store keeps the newest
 `capacity` entries; an older entry pushed out is counted in `evicted` (the event
 was still counted as dead-lettered when it landed, so nothing goes unaccounted).
+
+This is the in-memory view the runtime works with; with a durable state store
+(store.py) every letter is also written there (the store keeps the same newest
+`capacity`, counting what it dropped), and `load` brings them back at the next
+start, so that `pdk dead-letters` and `pdk replay` work after a restart.
 """
 
 from __future__ import annotations
@@ -63,6 +68,21 @@ class DeadLetterStore:
             self._items.popitem(last=False)
             self.evicted += 1
         return letter
+
+    def load(self, letters: list[DeadLetter]) -> None:
+        """Letters recovered from the state store, oldest first, before any new one."""
+        for letter in letters:
+            self._items[letter.id] = letter
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+            self.evicted += 1
+
+    def restore(self, letter: DeadLetter) -> None:
+        """Put back a letter whose replay could not be recorded (it goes last)."""
+        self._items[letter.id] = letter
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+            self.evicted += 1
 
     def get(self, letter_id: str) -> DeadLetter | None:
         return self._items.get(letter_id)

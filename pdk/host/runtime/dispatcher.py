@@ -85,7 +85,8 @@ class Dispatcher(Supervisor):
                 if self.guest.recycles != self._known_recycles:
                     self._busy = "restart"
                     return "recover", None
-                if self._stop_requested and (self._queue.depth() == 0 or now >= self._drain_deadline):
+                # Events being written to the state store (reserved slots) are waited for.
+                if self._stop_requested and ((self._queue.depth() == 0 and not self._queue.reserved()) or now >= self._drain_deadline):
                     self._busy = "stop"
                     return "stop", None
                 lifecycle = self.guest.has_lifecycle and not self._stop_requested

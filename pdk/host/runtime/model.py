@@ -20,6 +20,7 @@ REFUSAL_REASONS: tuple[str, ...] = (
     "source_not_allowed",
     "too_large",
     "invalid_payload",
+    "store_unavailable",  # the durable state store could not record the event (store.py)
 )
 
 PAYLOAD_TAGS: tuple[str, ...] = ("text", "binary", "json", "closed", "failure", "empty")

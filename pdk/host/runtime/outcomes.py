@@ -1,5 +1,9 @@
 """How a delivery attempt ends: handled, retried after its backoff, or dead-lettered;
-the outcome records (a ring) and the outcome callbacks."""
+the outcome records (a ring) and the outcome callbacks.
+
+Each end is also handed to the state store (store.py) — lazily: a completion lost
+in a crash leaves the event pending in the store, so it is delivered again after
+the restart (at least once), never lost."""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ class OutcomeLedger(RuntimeCore):
 
     def _end_handled(self, event: QueuedEvent, results: list[CommandResult], data: Any, duration: float) -> None:
         record = self._outcome(event, "handled", command_results=[r.to_json() for r in results], data=data, duration_ms=round(duration * 1000, 3))
+        self.store.handled(event)  # after its emits (queued by the commands), in order
         with self._cv:
             self._queue.finish(event)
             self._counters.handled += 1
@@ -61,6 +66,7 @@ class OutcomeLedger(RuntimeCore):
             if retry:
                 self._outcomes.append(self._outcome(event, "retrying", error=error, retry_in_s=delay, duration_ms=round(duration * 1000, 3)))
                 event.attempt += 1
+                self.store.retrying(event, error)
                 self._queue.defer(event, now + delay)
                 self._counters.retried += 1
             else:
@@ -72,6 +78,7 @@ class OutcomeLedger(RuntimeCore):
 
     def _dead_letter_locked(self, event: QueuedEvent, reason: str, error: dict[str, Any] | None, attempts: int) -> dict[str, Any]:
         letter = self._dead.add(event, reason, attempts, error)
+        self.store.dead_lettered(letter)
         self._counters.dead_lettered += 1
         self._notifying += 1
         record = self._outcome(event, "dead_lettered", error=error, reason=reason, dead_letter_id=letter.id)

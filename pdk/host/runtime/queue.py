@@ -6,6 +6,12 @@ event can always go back for its retry (it never needs a slot it does not have),
 `held() <= capacity` holds however the plugin behaves. Each ingress may also be
 bounded to a share of the whole queue.
 
+A slot may be reserved before the event is in the queue (`reserve`): a durable
+runtime writes the event to its state store between the check for room and `put`,
+without holding the runtime lock, and the reservation keeps that room. Events
+recovered from the store at start are put without a reservation and may exceed
+the capacity until they drain (new events are refused meanwhile).
+
 Not thread-safe on its own: `ServiceRuntime` calls it under its lock. Ready retries
 go before fresh events (they were accepted earlier); fresh events are FIFO.
 """
@@ -30,6 +36,7 @@ class EventQueue:
         self.in_flight: QueuedEvent | None = None
         self._held: Counter[str] = Counter()  # per ingress: waiting + in flight
         self._pending: Counter[tuple[str, str]] = Counter()  # per (ingress, kind): waiting only
+        self._reserved: Counter[str] = Counter()  # per ingress: slots kept for events being stored
         self._seq = 0
 
     # -- sizes ---------------------------------------------------------------------------------
@@ -39,28 +46,49 @@ class EventQueue:
         return len(self._fresh) + len(self._delayed)
 
     def held(self) -> int:
-        """Slots in use: waiting + in flight."""
+        """Slots in use: waiting + in flight (not counting reservations)."""
         return self.depth() + (1 if self.in_flight is not None else 0)
 
     def held_by(self, ingress: str) -> int:
         return self._held[ingress]
+
+    def reserved(self) -> int:
+        """Slots reserved for events that are being written to the state store."""
+        return sum(self._reserved.values())
 
     def has_pending(self, ingress: str, kind: str) -> bool:
         return self._pending[(ingress, kind)] > 0
 
     def room_for(self, ingress: str) -> str | None:
         """None when an event of `ingress` fits, else why not."""
-        if self.held() >= self.capacity:
-            return f"the queue is full ({self.held()}/{self.capacity} events queued or in flight)"
+        used = self.held() + self.reserved()
+        if used >= self.capacity:
+            return f"the queue is full ({used}/{self.capacity} events queued or in flight)"
         share = self.ingress_capacity.get(ingress)
-        if share is not None and self._held[ingress] >= share:
-            return f"the queue share of ingress {ingress!r} is full ({self._held[ingress]}/{share})"
+        used_share = self._held[ingress] + self._reserved[ingress]
+        if share is not None and used_share >= share:
+            return f"the queue share of ingress {ingress!r} is full ({used_share}/{share})"
         return None
 
     # -- moves ---------------------------------------------------------------------------------
 
-    def put(self, event: QueuedEvent) -> None:
-        """Add an accepted event. The caller checked `room_for` under the same lock."""
+    def reserve(self, ingress: str) -> None:
+        """Keep a slot for an event of `ingress`; the caller checked `room_for` under
+        the same lock. `put(..., reserved=True)` or `unreserve` ends the reservation."""
+        self._reserved[ingress] += 1
+
+    def unreserve(self, ingress: str) -> None:
+        if self._reserved[ingress] <= 0:
+            raise RuntimeError(f"no slot of ingress {ingress!r} is reserved")
+        self._reserved[ingress] -= 1
+        if not self._reserved[ingress]:
+            del self._reserved[ingress]
+
+    def put(self, event: QueuedEvent, *, reserved: bool = False) -> None:
+        """Add an accepted event. The caller checked `room_for` under the same lock,
+        or reserved its slot (`reserved=True`)."""
+        if reserved:
+            self.unreserve(event.ingress)
         self._seq += 1
         event.seq = self._seq
         self._fresh.append(event)

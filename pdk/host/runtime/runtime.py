@@ -5,6 +5,12 @@ The work is done by layers (see core.py): `outcomes` (how an attempt ends),
 `supervisor` (start, restart, stop; faults), `dispatcher` (the one thread that calls
 the plugin; threads). This module holds what callers use: start, submit, stop,
 status, replay and the views of outcomes, emitted events and dead letters.
+
+State. With a durable store (`state=PATH`, see store.py and docs/runtime.md), an
+event is in the store before `submit` (or `replay`) answers `Accepted`: its slot is
+reserved under the lock, the store write (group-committed with concurrent ones)
+happens outside it, then the event enters the queue. The first `start()` queues
+the store's pending events again (`_requeue_recovered`).
 """
 
 from __future__ import annotations
@@ -12,10 +18,11 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
-from pdk.limits import STOP_DRAIN_DEADLINE_S
+from pdk.limits import MAX_ATTEMPTS_MAX, STOP_DRAIN_DEADLINE_S
 
 from ..codec import Case
 from .core import OutcomeCallback
@@ -23,17 +30,28 @@ from .dispatcher import Dispatcher
 from .intake import normalize_payload
 from .lifecycle import ACCEPTING, now_ms
 from .model import Accepted, QueuedEvent, Refused, new_event_id
+from .store import StoreError
 
 CORRELATION_ID_MAX_LEN = 128
+# A `store_unavailable` refusal's Retry-After hint.
+STORE_RETRY_AFTER_S = 5.0
+# What a recovered event's pending events go to (status `store.recovery.rule`).
+RECOVERY_RULE = (
+    "pending events are delivered to the code running now, with attempt + 1; "
+    "those its manifest no longer accepts are dead-lettered (permanent_error)"
+)
 
 
 class ServiceRuntime(Dispatcher):
     """Runs one Service or Ingress plugin: see the module docstring and DESIGN.md.
 
-    `ServiceRuntime(plugin, config=None, options=None, *, guest=None)`: `config` is
-    the operator config passed to `start` (default: the grant's config); `options`
-    the queue, retry and restart settings. `guest` replaces the real component
-    (unit tests of the queue logic)."""
+    `ServiceRuntime(plugin, config=None, options=None, *, guest=None, state=None,
+    state_sync="normal")`: `config` is the operator config passed to `start`
+    (default: the grant's config); `options` the queue, retry and restart settings;
+    `state` the state store: None or `":memory:"` (nothing outlives the process), a
+    file path (a SQLite store, created when missing; a corrupt, locked or read-only
+    one raises `StoreError`), or a store object; `state_sync` `normal` or `full`
+    (docs/runtime.md). `guest` replaces the real component (unit tests)."""
 
     def start(self) -> dict[str, Any]:
         """Start the service: `stopped|failed -> starting -> running`, or `failed` with
@@ -45,6 +63,9 @@ class ServiceRuntime(Dispatcher):
             with self._cv:
                 if self._lifecycle.state in ACCEPTING:
                     return self._snapshot_locked()
+            if self._recovery is None and self.store.durable:
+                self._requeue_recovered()
+            with self._cv:
                 self._lifecycle.enter("starting")
                 self._lifecycle.last_error = None
                 self._restart_policy.reset()
@@ -87,9 +108,21 @@ class ServiceRuntime(Dispatcher):
             if refusal is not None:
                 self._counters.refuse(refusal.reason)
                 return refusal
-            self._queue.put(event)
-            self._counters.accepted += 1
-            self._cv.notify_all()
+            if not self.store.durable:
+                self.store.accept(event)
+                self._queue.put(event)
+                self._counters.accepted += 1
+                self._cv.notify_all()
+                return Accepted(event.id)
+            self._queue.reserve(ingress)
+        try:
+            self.store.accept(event)  # durable when it returns
+        except StoreError as exc:
+            with self._cv:
+                self._queue.unreserve(ingress)
+                self._counters.refuse("store_unavailable")
+            return Refused("store_unavailable", f"{self.manifest.id}: {exc.message}", STORE_RETRY_AFTER_S)
+        self._land(event)
         return Accepted(event.id)
 
     def has_pending(self, ingress: str, kind: str) -> bool:
@@ -124,7 +157,18 @@ class ServiceRuntime(Dispatcher):
             if thread is not None:
                 thread.join()
                 self._thread = None
+            try:
+                self.store.flush()  # the completions of the drain are written before stop returns
+            except StoreError:
+                pass  # shown in status (`store.last_error`)
             return self.status()
+
+    def close(self, drain_deadline_s: float = STOP_DRAIN_DEADLINE_S) -> dict[str, Any]:
+        """`stop()`, then close the state store (a durable store releases its file).
+        The runtime cannot be started again. Returns the last status document."""
+        doc = self.stop(drain_deadline_s)
+        self.store.close()
+        return doc
 
     def status(self, *, refresh: bool = False, timeout_s: float = 2.0) -> dict[str, Any]:
         """The status document (status.py). Never calls the plugin from this thread:
@@ -155,11 +199,24 @@ class ServiceRuntime(Dispatcher):
                 return refusal
             self._dead.remove(dead_letter_id)
             event = replace(letter.event, attempt=1, not_before=0.0, replay_of=letter.id, errors=[])
-            self._queue.put(event)
-            self._counters.accepted += 1
-            self._counters.replayed += 1
-            self._cv.notify_all()
-            return Accepted(event.id)
+            if not self.store.durable:
+                self.store.replayed(letter, event)
+                self._queue.put(event)
+                self._counters.accepted += 1
+                self._counters.replayed += 1
+                self._cv.notify_all()
+                return Accepted(event.id)
+            self._queue.reserve(event.ingress)
+        try:
+            self.store.replayed(letter, event)  # durable when it returns
+        except StoreError as exc:
+            with self._cv:
+                self._queue.unreserve(event.ingress)
+                self._dead.restore(letter)
+                self._counters.refuse("store_unavailable")
+            return Refused("store_unavailable", f"{self.manifest.id}: {exc.message}", STORE_RETRY_AFTER_S)
+        self._land(event, replayed=True)
+        return Accepted(event.id)
 
     def outcomes(self) -> list[dict[str, Any]]:
         """Recent per-attempt outcomes (`handled`, `retrying`, `dead_lettered`), a ring."""
@@ -176,6 +233,80 @@ class ServiceRuntime(Dispatcher):
         are logged to the plugin's diagnostics."""
         with self._lock:
             self._callbacks.append(callback)
+
+    def _land(self, event: QueuedEvent, *, replayed: bool = False) -> None:
+        """A stored event takes its reserved slot. When a stop or a failure drained
+        the queue while it was being written, it is dead-lettered at once instead
+        (it was accepted: it must end)."""
+        records: list[dict[str, Any]] = []
+        with self._cv:
+            self._counters.accepted += 1
+            if replayed:
+                self._counters.replayed += 1
+            state = self._lifecycle.state
+            if state in ("stopped", "failed") or self._busy == "stop":
+                self._queue.unreserve(event.ingress)
+                reason = "failed" if state == "failed" else "stopping"
+                error = {"code": "failed", "message": "the runtime stopped before the event was delivered", "retryable": True}
+                records.append(self._dead_letter_locked(event, reason, error, event.attempt - 1))
+            else:
+                self._queue.put(event, reserved=True)
+            self._cv.notify_all()
+        if records:
+            self._notify(records)
+
+    def _requeue_recovered(self) -> None:
+        """Queue the store's pending events of an earlier run again, once, before the
+        first start: same event id, `attempt + 1` (the store cannot know whether a
+        delivery was under way when the host died). The rule when the plugin was
+        rebuilt in between is `RECOVERY_RULE`: they go to the code running now, and
+        those its manifest no longer accepts (ingress or kind gone, payload against
+        the new schema) are dead-lettered; so is an event pending through more than
+        `MAX_ATTEMPTS_MAX` restarts (a crash loop). Raises `StoreError`."""
+        pending, self._to_recover = self._to_recover, []
+        rec = self._recovered_from
+        digest = self.plugin.digest
+        deliver: list[QueuedEvent] = []
+        reject: list[tuple[QueuedEvent, str, dict[str, Any]]] = []
+        for event in pending:
+            event.attempt += 1
+            event.not_before = 0.0
+            checked = self.intake.check(event.ingress, event.kind, event.payload, event.source, any_source=True)
+            if isinstance(checked, Refused):
+                message = f"recovered from an earlier run, not accepted by this build of {self.manifest.id}: {checked.message}"
+                reject.append((event, "permanent_error", {"code": "invalid_input", "message": message[:1024], "retryable": False}))
+            elif event.attempt > MAX_ATTEMPTS_MAX:
+                message = f"pending through {event.attempt - 1} runs of the host without ending; given up"
+                reject.append((event, "retries_exhausted", {"code": "failed", "message": message, "retryable": False}))
+            else:
+                deliver.append(event)
+        if pending:
+            self.store.requeued(pending)
+        accepted_by = Counter(rec.accepted_by.get(e.id) or "unknown" for e in pending)
+        records: list[dict[str, Any]] = []
+        with self._cv:
+            for event in deliver:
+                self._queue.put(event)
+            self._counters.accepted += len(pending)
+            self._counters.recovered += len(pending)
+            for event, reason, error in reject:
+                records.append(self._dead_letter_locked(event, reason, error, event.attempt - 1))
+            self._recovery = {
+                "previous_digest": rec.previous_digest,
+                "digest_changed": rec.previous_digest is not None and rec.previous_digest != digest,
+                "pending": len(pending),
+                "requeued": len(deliver),
+                "dead_lettered": len(reject),
+                "accepted_by": dict(accepted_by),
+                "rule": RECOVERY_RULE,
+            }
+            self._cv.notify_all()
+        if pending and self._recovery["digest_changed"]:
+            self.plugin.diagnostics.add(
+                "host", "warning", f"{len(pending)} pending events accepted by an earlier build go to this build ({len(reject)} dead-lettered)"
+            )
+        if records:
+            self._notify(records)
 
     def _not_running(self, state: str) -> Refused:
         return Refused("not_running", f"{self.manifest.id} is {state}; events are accepted while it is starting, running or restarting")

@@ -21,7 +21,14 @@ however long the runtime runs (every list in it is a ring or fixed-size).
       "plugin_status": null | {"healthy", "data", "source", "at_ms"},
       "sources": {name: {...}},                     # filled by the host's event sources
       "dead_letters": {"count", "capacity", "evicted"},
-      "emitted": {"count", "capacity", "appended", "dropped"}
+      "emitted": {"count", "capacity", "appended", "dropped"},
+      "store": {"path", "durable", "synchronous", "size_bytes",      # the state store (store.py)
+                "pending", "handled", "dead_letters", "emitted",
+                "dropped": {"handled_pruned", "dead_letters", "emitted"},
+                "writes": null | {"batches", "operations", "largest_batch", "queued"},
+                "last_error": null | {"code", "message", "path", "at_ms", "operations_lost"},
+                "recovery": null | {"previous_digest", "digest_changed", "pending",
+                                    "requeued", "dead_lettered", "accepted_by": {digest: n}, "rule"}}
     }
 
 `plugin_status.source` says where the plugin's own status came from: `start`,
@@ -73,6 +80,7 @@ def status_document(
     sources: dict[str, Any],
     dead_letters: dict[str, Any],
     emitted: dict[str, Any],
+    store: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "schema": STATUS_SCHEMA,
@@ -86,4 +94,5 @@ def status_document(
         "sources": sources,
         "dead_letters": dead_letters,
         "emitted": emitted,
+        "store": store,
     }
