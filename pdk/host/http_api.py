@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
-import os
-import re
 import socket
 import ssl
 import threading
@@ -58,7 +56,6 @@ from pdk.limits import (
     HOST_IMPORT_DEADLINE_MARGIN_S,
     HTTP_HEADER_VALUE_MAX_BYTES,
     HTTP_HEADERS_MAX,
-    HTTP_REQUEST_BODY_MAX_BYTES,
     HTTP_RESPONSE_MAX_BYTES,
     HTTP_TIMEOUT_MAX_S,
 )
@@ -66,24 +63,16 @@ from pdk.limits import (
 from .codec import Err, Ok
 from .diagnostics import DiagnosticLog
 from .grants import GrantSet, SecretRef
-from .redact import bound_text, redact
-from .targets import HTTP_SCHEMES, RequestLine, Target, TargetError, UrlError, check_resolved, parse_request, parse_targets
+from .http_check import RequestInvalid, check_line, check_parts
+from .redact import bound_text, redact_bounded
+from .secrets import SecretUnavailable, header_secrets
+from pdk.package.targets import RequestLine, Target, TargetError, check_resolved, parse_request, parse_targets
 
 Resolver = Callable[[str, int], Sequence[str]]
 DeadlineProvider = Callable[[], "float | None"]
 
 USER_AGENT = "yoi-pdk-host"
 
-_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
-# Visible ASCII, space and tab: what every server parses the same way.
-_HEADER_VALUE_RE = re.compile(r"^[\t\x20-\x7e]*$")
-# Headers that describe one connection, not the message, or switch protocols: the host
-# owns the connection (and closes it after one exchange).
-_HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer", "expect", "http2-settings"}
-)
-_HOST_OWNED = frozenset({"host", "content-length"})
-_CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _RESPONSE_DROPPED = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _READ_CHUNK = 64 * 1024
@@ -99,7 +88,7 @@ class _Failure(Exception):
 
 
 def _err(code: str, message: str) -> Any:
-    return Err({"code": code, "message": bound_text(redact(message), HOST_API_MESSAGE_MAX_BYTES)})
+    return Err({"code": code, "message": redact_bounded(message, HOST_API_MESSAGE_MAX_BYTES)})
 
 
 def resolve_system(host: str, port: int) -> list[str]:
@@ -186,105 +175,34 @@ def _prepare(
     api_declared: bool,
     secrets: Sequence[SecretRef],
 ) -> _Prepared:
-    if not isinstance(request, Mapping):
-        raise _Failure("invalid", "the request must be an http-request record")
-    method, url = request.get("method"), request.get("url")
-    if not isinstance(method, str) or not _TOKEN_RE.match(method):
-        raise _Failure("invalid", "the method must be an HTTP method name such as GET")
-    method = method.upper()
-    if method == "CONNECT":
-        raise _Failure("invalid", "CONNECT (tunnels) is not available to plugins")
-    if not isinstance(url, str):
-        raise _Failure("invalid", "the url must be a string")
+    # The shape checks are `http_check`'s, shared with `http-request` output commands.
     try:
-        line = parse_request(url, method)
-    except UrlError as exc:
-        raise _Failure("invalid", f"invalid url: {exc}") from None
-    if line.scheme not in HTTP_SCHEMES:
-        raise _Failure("invalid", f"a request url must be http or https, not {line.scheme}")
+        line = check_line(request)
+    except RequestInvalid as exc:
+        raise _Failure(exc.code_text, exc.message) from None
+    url = request["url"]
     # Authority before the finer shape checks: a denied request learns nothing more.
     if not api_declared:
         raise _Failure("denied", "the request host API is not declared in the manifest (host_apis)")
-    verdict = grants.check_request(url, method, declared)
+    verdict = grants.check_request(url, line.method, declared)
     if not verdict.allowed:
         raise _Failure("denied", verdict.reason)
-    headers = _guest_headers(request.get("headers"), secrets)
-    body = request.get("body")
-    if body is not None:
-        if not isinstance(body, (bytes, bytearray, memoryview)):
-            raise _Failure("invalid", "the body must be bytes")
-        body = bytes(body)
-        if len(body) > HTTP_REQUEST_BODY_MAX_BYTES:
-            raise _Failure("too_large", f"the body is {len(body)} bytes; the limit is {HTTP_REQUEST_BODY_MAX_BYTES}")
-    timeout_ms = request.get("timeout_ms")
-    if timeout_ms is not None and (isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms <= 0):
-        raise _Failure("invalid", "timeout_ms must be a positive number of milliseconds")
-    parts = urllib.parse.urlsplit(url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _Prepared(line, target, headers, body, timeout_ms / 1000 if timeout_ms is not None else None)
-
-
-def _guest_headers(raw: Any, secrets: Sequence[SecretRef]) -> list[tuple[str, str]]:
-    if raw is None:
-        return []
-    if not isinstance(raw, (list, tuple)):
-        raise _Failure("invalid", "headers must be a list of (name, value) pairs")
-    if len(raw) > HTTP_HEADERS_MAX:
-        raise _Failure("too_large", f"{len(raw)} headers; the limit is {HTTP_HEADERS_MAX}")
-    secret_names = {ref.header.lower() for ref in secrets if ref.header}
-    out: list[tuple[str, str]] = []
-    for index, pair in enumerate(raw):
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not all(isinstance(p, str) for p in pair):
-            raise _Failure("invalid", f"header {index} is not a (name, value) pair of strings")
-        name, value = pair
-        if not _TOKEN_RE.match(name):
-            raise _Failure("invalid", f"header {index}: {bound_text(name, 64)!r} is not a valid header name")
-        lower = name.lower()
-        if lower in _HOP_BY_HOP or lower.startswith("proxy-") and lower != "proxy-authorization":
-            raise _Failure("invalid", f"header {name!r} is hop-by-hop; the host manages the connection")
-        if lower in _HOST_OWNED:
-            raise _Failure("invalid", f"header {name!r} is set by the host from the url and body")
-        if lower in _CREDENTIALS or lower in secret_names:
-            # Credentials come from host-side secrets only; a guest-made credential header
-            # could also smuggle a token the operator never approved.
-            raise _Failure("invalid", f"header {name!r} carries credentials and is set by the host only")
-        if len(value.encode("utf-8", "surrogatepass")) > HTTP_HEADER_VALUE_MAX_BYTES:
-            raise _Failure("too_large", f"header {name!r} is longer than {HTTP_HEADER_VALUE_MAX_BYTES} bytes")
-        if not _HEADER_VALUE_RE.match(value):
-            raise _Failure("invalid", f"header {name!r} has characters other than visible ASCII, space and tab")
-        out.append((name, value))
-    return out
+    try:
+        parts = check_parts(request, {ref.header.lower() for ref in secrets if ref.header})
+    except RequestInvalid as exc:
+        raise _Failure(exc.code_text, exc.message) from None
+    split = urllib.parse.urlsplit(url)
+    target = (split.path or "/") + (f"?{split.query}" if split.query else "")
+    return _Prepared(line, target, parts.headers, parts.body, parts.timeout_s)
 
 
 def _secret_headers(refs: Sequence[SecretRef]) -> list[tuple[str, str]]:
-    """Read every header secret now. Values never reach a message or a log."""
-    out: list[tuple[str, str]] = []
-    for ref in refs:
-        if not ref.header:
-            continue
-        value = _read_secret(ref)
-        if not value or len(value.encode("utf-8")) > HTTP_HEADER_VALUE_MAX_BYTES or not _HEADER_VALUE_RE.match(value):
-            raise _Failure("failed", f"host secret {ref.name!r} is not a valid header value")
-        out.append((ref.header, value))
-    return out
-
-
-def _read_secret(ref: SecretRef) -> str:
-    if ref.env is not None:
-        value = os.environ.get(ref.env)
-        if value is None:
-            raise _Failure("failed", f"host secret {ref.name!r} is not available (its environment variable is not set)")
-        return value
-    if ref.file is not None:
-        try:
-            with open(ref.file, "rb") as handle:
-                raw = handle.read(HTTP_HEADER_VALUE_MAX_BYTES + 3)
-            # A trailing newline is how files end, not part of the secret.
-            return raw.decode("utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError):
-            # The host path of the file is the operator's business, not the guest's.
-            raise _Failure("failed", f"host secret {ref.name!r} could not be read from its file") from None
-    raise _Failure("failed", f"host secret {ref.name!r} has no source")
+    """Read every header secret now (`pdk.host.secrets`, shared with WebSocket
+    handshakes). Values never reach a message or a log."""
+    try:
+        return header_secrets(refs)
+    except SecretUnavailable as exc:
+        raise _Failure("failed", f"host {exc.message}") from None
 
 
 # --- the exchange ------------------------------------------------------------------------------

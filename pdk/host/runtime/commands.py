@@ -39,8 +39,9 @@ from pdk.package.manifest import Manifest
 
 from ..codec import Case
 from ..grants import GrantSet
-from ..redact import bound_text, redact
-from ..targets import Target, TargetError, UrlError, parse_request, parse_targets
+from ..http_check import RequestInvalid, check_line, check_parts
+from ..redact import bound_text, redact_bounded
+from pdk.package.targets import Target, TargetError, parse_targets
 from .model import QueuedEvent
 
 if TYPE_CHECKING:
@@ -50,10 +51,8 @@ COMMAND_KINDS: tuple[str, ...] = ("websocket_send", "http_request", "emit", "log
 COMMAND_RESULTS: tuple[str, ...] = ("executed", "denied", "invalid", "failed", "unsupported")
 LOG_LEVELS = frozenset({"debug", "info", "warn", "error"})
 COMMAND_ID_MAX_LEN = 128
-HEADERS_MAX = 64
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
 _CONNECTION_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
-_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ class CommandResult:
 
 
 def bounded_detail(text: str) -> str:
-    return bound_text(redact(text), COMMAND_DETAIL_MAX_BYTES)
+    return redact_bounded(text, COMMAND_DETAIL_MAX_BYTES)
 
 
 def _json_problem(what: str, data_json: Any, *, optional: bool) -> str | None:
@@ -164,7 +163,7 @@ class CommandChecker:
                 return f"websocket_send message is larger than {COMMAND_PAYLOAD_MAX_BYTES} bytes"
             return None
         if kind == "http_request":
-            return _http_problem(value)
+            return _http_problem(value, self.grants)
         return f"unknown command kind {kind!r}"
 
     def denied(self, kind: str, value: Mapping[str, Any]) -> str | None:
@@ -178,35 +177,20 @@ class CommandChecker:
             verdict = self.grants.check_websocket(url, self.websocket_targets)
             return None if verdict.allowed else f"connection {value['connection']!r}: {verdict.reason}"
         if kind == "http_request":
-            verdict = self.grants.check_request(value["url"], value["method"], self.request_targets)
+            verdict = self.grants.check_request(value["url"], str(value["method"]).upper(), self.request_targets)
             return None if verdict.allowed else verdict.reason
         return None
 
 
-def _http_problem(value: Mapping[str, Any]) -> str | None:
-    method, url = value.get("method"), value.get("url")
-    if not isinstance(method, str) or method != method.upper():
-        return "http_request method must be an upper-case string"
-    if not isinstance(url, str):
-        return "http_request url must be a string"
+def _http_problem(value: Mapping[str, Any], grants: GrantSet) -> str | None:
+    """The `request` import's own shape checks (`pdk.host.http_check`), then the
+    command's size bound."""
     try:
-        line = parse_request(url, method)
-    except UrlError as exc:
-        return f"http_request url: {exc}"
-    if line.scheme not in ("http", "https"):
-        return "http_request url must be http or https"
-    headers = value.get("headers") or []
-    if len(headers) > HEADERS_MAX:
-        return f"http_request has more than {HEADERS_MAX} headers"
-    size = len(url.encode("utf-8"))
-    for pair in headers:
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(isinstance(p, str) for p in pair):
-            return "http_request headers must be (name, value) string pairs"
-        if not _HEADER_NAME_RE.match(pair[0]) or "\r" in pair[1] or "\n" in pair[1]:
-            return "http_request has an invalid header"
-        size += len(pair[0]) + len(pair[1].encode("utf-8", "replace"))
-    body = value.get("body")
-    size += len(body) if isinstance(body, (bytes, bytearray)) else 0
+        check_line(value)
+        parts = check_parts(value, {ref.header.lower() for ref in grants.secrets if ref.header})
+    except RequestInvalid as exc:
+        return f"http_request: {exc.message}"
+    size = len(str(value["url"]).encode("utf-8")) + sum(len(n) + len(v) for n, v in parts.headers) + len(parts.body or b"")
     if size > COMMAND_PAYLOAD_MAX_BYTES:
         return f"http_request is larger than {COMMAND_PAYLOAD_MAX_BYTES} bytes (url, headers and body)"
     return None
