@@ -311,3 +311,21 @@ def test_a_body_cut_short_is_counted_as_aborted(server: HttpIngressServer, rt: F
     assert raw_exchange(server, b"POST /inbox HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc") == b""
     assert rt.submitted == []
     assert src(rt, "http:inbox")["aborted"] == 1
+
+
+def test_the_connection_table_sheds_the_slowest_phase_first_and_never_a_submission() -> None:
+    from pdk.host.sources.http_conn import BODY, BUSY, HEAD, IDLE, WRITE, Connection, ConnectionTable
+
+    def conn(phase: str, since: float) -> Connection:
+        c = Connection(writer=None)  # type: ignore[arg-type]  # the table never touches it
+        c.phase, c.since = phase, since
+        return c
+
+    table = ConnectionTable(5)
+    old_write, idle, body, new_head, old_head = conn(WRITE, 0), conn(IDLE, 1), conn(BODY, 2), conn(HEAD, 4), conn(HEAD, 3)
+    for c in (old_write, idle, body, new_head, old_head):
+        assert table.admit(c) == (True, None)
+    shed = [table.admit(conn(BUSY, 10 + i))[1] for i in range(5)]
+    assert shed == [old_head, new_head, body, idle, old_write]
+    assert table.admit(conn(IDLE, 20)) == (False, None)  # every connection is being submitted
+    assert len(table.open) == 5

@@ -149,6 +149,8 @@ class HttpIngressServer:
                 self._thread = threading.Thread(target=self._run, args=(ready,), name="pdk-http-ingress", daemon=True)
                 self._thread.start()
                 ready.wait()
+            if self._server is None:
+                raise OSError(f"the webhook listener on {self.url} did not start")
         return self.port
 
     def stop(self, grace_s: float = 2.0) -> None:
@@ -196,12 +198,12 @@ class HttpIngressServer:
         deadline = loop.time() + grace_s
         with self._lock:
             conns = list(self._table.open)
-        for conn in conns:
-            if conn.phase != BUSY and conn.task is not None:
+        for conn in conns:  # no request under way: close now
+            if conn.phase in (IDLE, HEAD) and conn.task is not None:
                 conn.task.cancel()
-        while loop.time() < deadline:
+        while loop.time() < deadline:  # a body arriving, a submission, an answer: up to grace_s
             with self._lock:
-                if not any(c.phase == BUSY for c in self._table.open):
+                if not any(c.phase not in (IDLE, HEAD) for c in self._table.open):
                     break
             await asyncio.sleep(0.01)
         with self._lock:
@@ -286,7 +288,6 @@ class HttpIngressServer:
             except HttpError as err:
                 self._count_listener(err.status)
                 return await self._answer_error(stream, err)
-            conn.requests += 1
             route = self.routes.get(head.path)
             if route is None:
                 self._count_listener(404)

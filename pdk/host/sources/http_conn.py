@@ -16,7 +16,7 @@ feeds it bytes and holds the time and connection bounds around it:
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import h11
 
@@ -45,7 +45,6 @@ class Connection:
     since: float = 0.0
     task: asyncio.Task[None] | None = None
     shed: bool = False
-    requests: int = field(default=0)
 
     def enter(self, phase: str) -> None:
         self.phase = phase
