@@ -44,7 +44,7 @@ from pdk.limits import (
 
 from .codec import Err, Ok
 from .grants import FS_OPERATIONS, GrantSet
-from .redact import bound_text, redact
+from .redact import bound_text, redact_bounded
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -128,7 +128,7 @@ class _Failure(Exception):
 
 
 def _err(code: str, message: str) -> Any:
-    return Err({"code": code, "message": bound_text(redact(message), HOST_API_MESSAGE_MAX_BYTES)})
+    return Err({"code": code, "message": redact_bounded(message, HOST_API_MESSAGE_MAX_BYTES)})
 
 
 def _show(segments: Sequence[str]) -> str:

@@ -32,7 +32,7 @@ from pdk.limits import (
 from .codec import FuncCodec
 from .diagnostics import DiagnosticLog, StdioCapture
 from .engine import EpochTicker
-from .redact import bound_text, redact
+from .redact import redact_bounded
 
 INSTANTIATE_DEADLINE_S = 5.0
 
@@ -90,7 +90,7 @@ def classify_trap(exc: Exception) -> GuestFault:
         return GuestFault("timeout", "the call exceeded its deadline and was stopped")
     if "fuel" in reason:
         return GuestFault("fuel", "the call ran out of fuel and was stopped")
-    return GuestFault("trap", bound_text(redact(f"the guest trapped: {reason}"), 512))
+    return GuestFault("trap", redact_bounded(f"the guest trapped: {reason}", 512))
 
 
 class _Job:
@@ -227,7 +227,7 @@ class PluginInstance:
             worker.retire()
             exc = job.error
             if isinstance(exc, (wasmtime.Trap, wasmtime.WasmtimeError)):
-                raise GuestFault("instantiate", bound_text(redact(f"could not instantiate: {str(exc).strip().splitlines()[0]}"), 512)) from None
+                raise GuestFault("instantiate", redact_bounded(f"could not instantiate: {str(exc).strip().splitlines()[0]}", 512)) from None
             raise exc
         self.instantiations += 1
         return _Live(store, job.result, worker)

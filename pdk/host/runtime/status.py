@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..redact import bound_text, redact
+from ..redact import redact_bounded
 
 STATUS_SCHEMA = "yoi.runtime.status/1"
 SOURCE_ENTRY_MAX_BYTES = 4096
@@ -58,7 +58,7 @@ def source_view(value: Any) -> Any:
         entry = value() if callable(value) else value
         text = json.dumps(entry, default=str)
     except Exception as exc:  # a source's status bug must not break status
-        return {"error": bound_text(redact(f"{type(exc).__name__}: {exc}"), 512)}
+        return {"error": redact_bounded(f"{type(exc).__name__}: {exc}", 512)}
     if len(text.encode("utf-8")) > SOURCE_ENTRY_MAX_BYTES:
         return {"error": f"status entry larger than {SOURCE_ENTRY_MAX_BYTES} bytes"}
     return json.loads(text)

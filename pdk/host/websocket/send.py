@@ -16,7 +16,7 @@ from typing import Any
 from pdk.limits import COMMAND_DETAIL_MAX_BYTES
 
 from ..codec import Case
-from ..redact import bound_text, redact
+from ..redact import redact_bounded
 
 NOT_CONNECTED = "not_connected"
 CLOSED = "closed"
@@ -118,4 +118,4 @@ def invalid(detail: str) -> dict[str, Any]:
 
 
 def _bound(text: str) -> str:
-    return bound_text(redact(text), COMMAND_DETAIL_MAX_BYTES)
+    return redact_bounded(text, COMMAND_DETAIL_MAX_BYTES)

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..redact import bound_text, redact
+from ..redact import redact_bounded
 
 STATES = ("connecting", "open", "reconnecting", "closed", "failed", "denied")
 ERROR_MAX_BYTES = 512
@@ -60,7 +60,7 @@ class ConnectionStats:
 
     def error(self, message: str) -> str:
         """Record (redacted, bounded) and return the error text."""
-        self.last_error = bound_text(redact(message), ERROR_MAX_BYTES)
+        self.last_error = redact_bounded(message, ERROR_MAX_BYTES)
         return self.last_error
 
     def frame_in(self, size: int) -> None:
