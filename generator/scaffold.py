@@ -3,7 +3,9 @@
 A thin wrapper over `copier.run_copy`: the same templates and questions as
 `copier copy <templates> DEST`, with the kind given up front and two refusals copier
 does not make on its own (a non-empty destination, an answer to a question the
-template does not ask)."""
+template does not ask). Two answers are pdk's own: `yoi_pdk`, the dependency on the
+yoi-pdk running it (generator/requirement.py), and `_commit: vX.Y.Z`, the template
+version, so that `pdk upgrade` knows what to merge from (generator/upgrade.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ from typing import Any, Mapping
 import yaml  # type: ignore[import-untyped]
 
 from ._resources import templates_dir
+from .answers import write_answers
+from .requirement import installed_requirement
+from .template_repo import TAG_PREFIX, tree_version
 
 KINDS = ("tool", "service", "ingress")
 
@@ -27,6 +32,11 @@ class Scaffold:
     kind: str
     path: Path
     answers: dict[str, Any]
+
+
+def template_version() -> str:
+    """The version of the templates shipped with this yoi-pdk."""
+    return tree_version(templates_dir())
 
 
 def questions(kind: str) -> dict[str, dict[str, Any]]:
@@ -76,7 +86,7 @@ def new_project(kind: str, dest: str | Path, data: Mapping[str, str] | None = No
         worker = copier.run_copy(
             str(templates_dir()),
             str(dest),
-            data={"plugin_kind": kind, **data},
+            data={"plugin_kind": kind, "yoi_pdk": installed_requirement(), **data},
             defaults=defaults,
             overwrite=force,
             unsafe=False,  # the templates need no tasks, migrations or extensions
@@ -87,5 +97,6 @@ def new_project(kind: str, dest: str | Path, data: Mapping[str, str] | None = No
     except (ValueError, CopierError) as exc:
         # Validator failures arrive as ValueError("Validation error for question 'x': <message>").
         raise ScaffoldError(_one_line(exc)) from None
+    write_answers(dest, {"_commit": f"{TAG_PREFIX}{template_version()}"})
     answers = {k: v for k, v in worker.answers.combined.items() if k in questions(kind)}
     return Scaffold(kind, dest, answers)

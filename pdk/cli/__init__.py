@@ -11,13 +11,14 @@ import sys
 import traceback
 from typing import Sequence
 
-from . import _new, _plugin_cmds, _runtime_cmds
+from . import _new, _plugin_cmds, _runtime_cmds, _upgrade
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pdk", description="Build, check, pack and run Yoi plugins written in Python.")
+    parser.add_argument("--version", action=_upgrade.VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("build", help="build the plugin's component with componentize-py")
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_plugin_cmds.cmd_call)
 
     _new.add_parser(sub)
+    _upgrade.add_parser(sub)
     _runtime_cmds.add_parsers(sub)
     return parser
 

@@ -1,76 +1,40 @@
 """The copier templates, end to end: real copier, real `pdk build`, the generated
-projects' own test suites run in a subprocess against the reference host, and
-`copier update` from a git-tagged template repository.
+projects' own test suites run in a subprocess against the reference host.
 
 Builds are few on purpose (each ~10 s): one per kind with the default answers, one
-with non-default answers (service, the kind with the most questions), one for the
-upgrade. Everything else renders without building."""
+with non-default answers (service, the kind with the most questions). Everything else
+renders without building. Upgrades: test_upgrade.py; installing a generated project
+into a fresh venv: test_install_anywhere.py."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
+import shlex
 import sys
 import tomllib
-import warnings
 from pathlib import Path
-from typing import Any
 
-import copier
 import pytest
 import yaml
+from project_support import (
+    ANSWERS,
+    KINDS,
+    ROOT,
+    TEMPLATES,
+    assert_project_works,
+    copy_from,
+    files_of,
+    manifest,
+    pdk,
+    pdk_new,
+    run,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
-KINDS = ("tool", "service", "ingress")
-ANSWERS = ".copier-answers.yml"
+from generator.requirement import installed_requirement
+from generator.scaffold import template_version
+
 # Answer keys that say where a project came from, not what it is.
 PROVENANCE = {"_src_path", "_commit", "plugin_kind"}
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-# -- helpers ------------------------------------------------------------------------------
-
-
-def run(args: list[str], cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_ENV})
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
-    return proc
-
-
-def pdk(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "pdk.cli", *args], check=check)
-
-
-def pdk_new(kind: str, dest: Path, data: dict[str, str] | None = None, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    pairs = [f"--data={k}={v}" for k, v in (data or {}).items()]
-    return pdk("new", kind, str(dest), "--defaults", *pairs, *extra, check=check)
-
-
-def copy_from(src: Path, dest: Path, data: dict[str, str], vcs_ref: str | None = None) -> Path:
-    """Plain copier, as a user runs it (no --trust: unsafe=False)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # DirtyLocalWarning when the checkout has uncommitted work
-        copier.run_copy(str(src), str(dest), data=data, defaults=True, unsafe=False, quiet=True, vcs_ref=vcs_ref)
-    return dest
-
-
-def files_of(project: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(project).as_posix(): p.read_bytes()
-        for p in sorted(project.rglob("*"))
-        if p.is_file() and ".git" not in p.relative_to(project).parts
-    }
 
 
 def assert_same_project(a: Path, b: Path) -> None:
@@ -83,44 +47,28 @@ def assert_same_project(a: Path, b: Path) -> None:
     assert strip(answers_a) == strip(answers_b)
 
 
-def pytest_summary(output: str) -> str:
-    return output.strip().splitlines()[-1]
-
-
-def assert_project_works(project: Path) -> str:
-    """`pdk build` -> `pdk build --check` -> `pdk check` -> the project's own tests."""
-    manifest_before = (project / "plugin.toml").read_bytes()
-    pdk("build", str(project))
-    assert (project / "plugin.toml").read_bytes() == manifest_before, "the template's plugin.toml is not what `pdk build` writes"
-    pdk("build", "--check", str(project))
-    pdk("check", str(project))
-    proc = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, check=False)
-    summary = pytest_summary(proc.stdout)
-    assert proc.returncode == 0, f"the generated project's tests failed: {summary}\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
-    assert "passed" in summary and "skipped" not in summary and "deselected" not in summary, summary
-    return summary
-
-
-def manifest(project: Path) -> dict[str, Any]:
-    return tomllib.loads((project / "plugin.toml").read_text(encoding="utf-8"))
-
-
 # -- every kind, default answers ----------------------------------------------------------------
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_route_gives_one_project_that_builds_checks_and_passes_its_own_tests(kind: str, tmp_path: Path) -> None:
-    via_new = tmp_path / "via-new"
+    # The same folder name on every route: the plugin id defaults from it.
+    via_new = tmp_path / "new" / "my-plugin"
     assert "created" in pdk_new(kind, via_new).stdout
     # `copier copy <repository>` (asks plugin_kind) and `copier copy templates/<kind>`.
-    via_repo = copy_from(ROOT, tmp_path / "via-repo", {"plugin_kind": kind}, vcs_ref="HEAD")
-    via_folder = copy_from(TEMPLATES / kind, tmp_path / "via-folder", {})
+    via_repo = copy_from(ROOT, tmp_path / "repo" / "my-plugin", {"plugin_kind": kind}, vcs_ref="HEAD")
+    via_folder = copy_from(TEMPLATES / kind, tmp_path / "folder" / "my-plugin", {})
     assert_same_project(via_new, via_repo)
     assert_same_project(via_new, via_folder)
 
     answers = yaml.safe_load((via_repo / ANSWERS).read_text())
     assert answers["plugin_kind"] == kind and answers["_src_path"] and answers["_commit"]
+    run(["git", "cat-file", "-e", f"{answers['_commit']}^{{commit}}"], cwd=ROOT)  # a commit that exists
+    new_answers = yaml.safe_load((via_new / ANSWERS).read_text())
+    assert new_answers["_commit"] == f"v{template_version()}"  # what `pdk upgrade` merges from
+    # Every route depends on yoi-pdk where it is: this checkout.
+    assert new_answers["yoi_pdk"] == installed_requirement() == f"yoi-pdk @ {ROOT.as_uri()}"
 
     m = manifest(via_new)
     assert m["schema_version"] == 2
@@ -130,7 +78,9 @@ def test_each_route_gives_one_project_that_builds_checks_and_passes_its_own_test
     gitignore = (via_new / ".gitignore").read_text()
     assert all(line in gitignore.splitlines() for line in ("build/", "dist/", "*.wasm", "__pycache__/"))
     pyproject = tomllib.loads((via_new / "pyproject.toml").read_text())
-    assert any(dep.startswith("yoi-pdk") for dep in pyproject["project"]["dependencies"])
+    assert pyproject["project"]["dependencies"] == [f"yoi-pdk @ {ROOT.as_uri()}"]
+    assert pyproject["tool"]["yoi-pdk"] == {"template": kind, "template_version": template_version()}
+    assert m["id"] == "my-plugin"
     readme = (via_new / "README.md").read_text()
     assert all(step in readme for step in ("pdk build", "pdk check", "pytest", "pdk pack"))
 
@@ -175,7 +125,7 @@ def test_non_default_answers_reach_every_file_and_the_unit_tests_pass(kind: str,
 
 def test_the_service_declares_exactly_the_websocket_target_it_connects_to(tmp_path: Path) -> None:
     from pdk.host.grants import GrantSet
-    from pdk.host.targets import parse_targets
+    from pdk.package.targets import parse_targets
 
     project = tmp_path / "p"
     pdk_new("service", project, NON_DEFAULT_BY_KIND["service"])
@@ -246,63 +196,42 @@ def test_pdk_new_refuses_questions_the_template_does_not_ask(tmp_path: Path) -> 
     assert pdk("new", "plugin", str(tmp_path / "q"), check=False).returncode == 2  # argparse: not a kind
 
 
-# -- copier update from an older template version ------------------------------------------
+# -- defaults from the destination, and the README's example ------------------------------
 
 
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+@pytest.mark.parametrize(
+    ("folder", "plugin_id"),
+    [("word-tools", "word-tools"), ("Word_Tools 2", "word-tools-2"), ("42 things!", "things"), ("__", "my-tool"), ("x" * 70, "x" * 63)],
+)
+def test_the_plugin_id_defaults_from_the_destination_folder(folder: str, plugin_id: str, tmp_path: Path) -> None:
+    pdk_new("tool", tmp_path / "new" / folder)
+    assert manifest(tmp_path / "new" / folder)["id"] == plugin_id
+    copy_from(TEMPLATES / "tool", tmp_path / "copier" / folder, {})
+    assert manifest(tmp_path / "copier" / folder)["id"] == plugin_id
 
 
-def _git(repo: Path, *args: str) -> str:
-    return run(["git", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false", *args], cwd=repo).stdout
+def test_the_readmes_pdk_new_example_gives_the_plugin_it_describes(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [line] = [line for line in readme.splitlines() if line.startswith("pdk new tool ")]
+    args = shlex.split(line.split("#")[0])
+    assert args[:2] == ["pdk", "new"]
+    dest = args[3]
+    proc = run([sys.executable, "-m", "pdk.cli", *args[1:]], cwd=tmp_path)
+    assert f"tool plugin {dest!r}" in proc.stdout
+    project = tmp_path / dest
+    m = manifest(project)
+    assert m["id"] == dest  # from the folder's name
+    [tool] = m["tools"]
+    tool_name = dict(a.split("=", 1) for a in args if "=" in a)["tool_name"]
+    # The template's tool greets; the example names it for what it does.
+    assert "greet" in tool["description"].lower() and any(word in tool_name for word in ("greet", "hello"))
+    assert f"def {tool_name}(" in (project / "app.py").read_text()
+    proc = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_unit.py"], cwd=project, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:]
 
 
-@pytest.mark.slow
-def test_copier_update_applies_a_new_template_version_and_keeps_the_authors_edits(tmp_path: Path) -> None:
-    # A template repository as users would clone it, tagged v1.0.0.
-    repo = tmp_path / "yoi-pdk"
-    repo.mkdir()
-    shutil.copy(ROOT / "copier.yml", repo / "copier.yml")
-    shutil.copytree(TEMPLATES, repo / "templates", ignore=shutil.ignore_patterns("__pycache__"))
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "templates 1.0.0")
-    _git(repo, "tag", "v1.0.0")
+def test_pdk_version_names_the_package_and_the_templates() -> None:
+    import importlib.metadata
 
-    project = copy_from(repo, tmp_path / "my-tool", {"plugin_kind": "tool"}, vcs_ref="v1.0.0")
-    assert yaml.safe_load((project / ANSWERS).read_text())["_commit"] == "v1.0.0"
-    _git(project, "init", "-q", "-b", "main")
-    _git(project, "add", "-A")
-    _git(project, "commit", "-q", "-m", "generated")
-    # The author's own work: a helper in app.py, its test, a line in the README.
-    app = project / "app.py"
-    app.write_text(app.read_text() + '\n\ndef banner() -> str:\n    return "my-tool by me"\n')
-    (project / "tests" / "test_mine.py").write_text("from app import banner\n\n\ndef test_banner() -> None:\n    assert banner() == 'my-tool by me'\n")
-    _edit(project / "README.md", "## Next steps", "Maintained by the author.\n\n## Next steps")
-    _git(project, "add", "-A")
-    _git(project, "commit", "-q", "-m", "my edits")
-
-    # Template 1.1.0: a code change, a new ignore line, the version bump.
-    for kind in KINDS:
-        _edit(repo / "templates" / kind / "copier.yml", 'default: "1.0.0"', 'default: "1.1.0"')
-    _edit(repo / "templates" / "tool" / "app.py.jinja", "MAX_TIMES = 10\n", "MAX_TIMES = 10\nGREETING = \"Hello\"  # added in template 1.1.0\n")
-    _edit(repo / "templates" / "tool" / "app.py.jinja", 'line = f"Hello, {name.strip()}!"', 'line = f"{GREETING}, {name.strip()}!"')
-    _edit(repo / "templates" / "tool" / ".gitignore", ".venv/\n", ".venv/\n.coverage\n")
-    _git(repo, "commit", "-q", "-am", "templates 1.1.0")
-    _git(repo, "tag", "v1.1.0")
-
-    # No --trust: the templates have no tasks, migrations or extensions.
-    run([sys.executable, "-m", "copier", "update", "--defaults", "--vcs-ref", "v1.1.0"], cwd=project)
-
-    text = app.read_text()
-    assert 'GREETING = "Hello"  # added in template 1.1.0' in text and 'line = f"{GREETING}, ' in text
-    assert 'def banner() -> str:\n    return "my-tool by me"' in text
-    assert "Maintained by the author." in (project / "README.md").read_text()
-    assert ".coverage" in (project / ".gitignore").read_text().splitlines()
-    assert 'template_version = "1.1.0"' in (project / "pyproject.toml").read_text()
-    assert yaml.safe_load((project / ANSWERS).read_text())["_commit"] == "v1.1.0"
-    leftovers = [p for p in files_of(project) if p.endswith(".rej")] + [p for p, data in files_of(project).items() if b"<<<<<<<" in data]
-    assert leftovers == []
-    assert assert_project_works(project).startswith("9 passed")  # the template's 8 tests + the author's 1
+    out = pdk("--version").stdout.strip()
+    assert out == f"pdk (yoi-pdk) {importlib.metadata.version('yoi-pdk')}, templates {template_version()}"
