@@ -22,7 +22,7 @@ from typing import Any, Callable, TextIO
 import wasmtime
 
 from pdk.errors import ErrorCode
-from pdk.package.manifest import Problem
+from pdk.package.manifest import Manifest, Problem
 
 from .codec import CodecError
 from .compile_cache import CompiledComponentCache, default_cache_dir
@@ -34,6 +34,7 @@ from .http_api import HttpRequestBackend
 from .linker import HostContext, build_linker
 from .instance import GuestFault, InstanceLimits, PluginInstance
 from .loader import PluginPackage, open_package
+from .tool_gate import ToolGate
 from .tools import TOOLS_IFACE, ToolResult, codec_result, error_result, fault_result, new_call_id, result_from_guest, schema_validator, validate_input
 from .world import ComponentShape, check_world, component_shape
 
@@ -61,9 +62,9 @@ class LoadedPlugin:
     load_seconds: float = 0.0
     tool_calls: int = 0
     tool_errors: dict[str, int] = field(default_factory=dict)
-    # Set by a `ServiceRuntime`: returns why tools may not run now (the service is not
-    # running), or None. A combined plugin's tools respect its service's lifecycle.
-    lifecycle_gate: Callable[[], str | None] | None = field(default=None, repr=False)
+    # Asked before every tool call; a `ServiceRuntime` governs it, so that a combined
+    # plugin's tools respect its service's lifecycle (tool_gate.py).
+    tool_gate: ToolGate = field(default_factory=ToolGate, repr=False)
     _validators: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -73,6 +74,10 @@ class LoadedPlugin:
     @property
     def digest(self) -> str:
         return self.package.digest
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.package.manifest
 
     def call_tool(self, tool: str, input: Any = None, *, call_id: str | None = None) -> ToolResult:
         """Call a tool. `input` is a JSON string or a JSON-able value (default `{}`).
@@ -98,7 +103,7 @@ class LoadedPlugin:
             return error_result(tool, call_id, ErrorCode.DENIED, f"tool {tool!r} is not granted to {self.id}")
         # `denied`, not a new code: the host refuses to run the call now, as for a
         # missing grant; the contract's error codes stay as they are.
-        refusal = self.lifecycle_gate() if self.lifecycle_gate is not None else None
+        refusal = self.tool_gate.refusal()
         if refusal is not None:
             return error_result(tool, call_id, ErrorCode.DENIED, refusal)
         if input is None:
@@ -128,7 +133,8 @@ class LoadedPlugin:
         return result_from_guest(tool, call_id, value)
 
     def status(self) -> dict[str, Any]:
-        """A snake_case status document; no plugin code runs."""
+        """The plugin's status document (snake_case; no plugin code runs). A
+        `ServiceRuntime`'s status document carries it as `plugin`."""
         m = self.package.manifest
         return {
             "id": m.id,

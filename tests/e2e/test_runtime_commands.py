@@ -113,8 +113,8 @@ def test_executors_plug_in_and_async_results_come_back_as_events(runtimes: Runti
     def broken_ws(context: CommandContext) -> Execution:
         raise RuntimeError("the socket is gone")
 
-    rt.command_executors["http_request"] = fake_http
-    rt.command_executors["websocket_send"] = broken_ws
+    rt.register_executor("http_request", fake_http)
+    rt.register_executor("websocket_send", broken_ws)
     rt.start()
     accepted = job(rt, "commands:mixed")
     assert isinstance(accepted, Accepted)

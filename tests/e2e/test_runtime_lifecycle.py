@@ -30,7 +30,10 @@ def test_counter_service_runs_and_stops(runtimes: Runtimes) -> None:
     # Read from the guest's status export between dispatches, once the queue was idle.
     assert doc["plugin_status"]["source"] == "status_export"
     assert doc["plugin_status"]["data"]["count"] == 2
-    assert doc["plugin"] == {"id": "counter-service", "version": "0.1.0", "digest": rt.plugin.digest, "world": "service"}
+    plugin_doc = {k: doc["plugin"][k] for k in ("id", "version", "digest", "world")}
+    assert plugin_doc == {"id": "counter-service", "version": "0.1.0", "digest": rt.plugin.digest, "world": "service"}
+    # One status document per plugin: the runtime's carries the plugin's own.
+    assert doc["plugin"] == rt.plugin.status()
     doc = rt.stop()
     assert doc["lifecycle"]["state"] == "stopped"
     assert "counter stopping after 2 messages" in rt.plugin.diagnostics.messages("log")

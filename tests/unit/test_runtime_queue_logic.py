@@ -28,6 +28,7 @@ from pdk.host.runtime.lifecycle import RestartPolicy
 from pdk.host.runtime.model import QueuedEvent
 from pdk.host.runtime.options import IngressSettings, resolve_settings
 from pdk.host.runtime.queue import EventQueue
+from pdk.host.tool_gate import ToolGate
 from pdk.limits import EVENT_PAYLOAD_MAX_BYTES, RETRY_BACKOFF_MAX_MS
 from pdk.package.manifest import parse_manifest_text
 
@@ -135,12 +136,14 @@ class FakeGuest:
 
 def fake_plugin() -> Any:
     manifest = parse_manifest_text(MANIFEST)
+    digest = "sha256:" + "0" * 64
     return SimpleNamespace(
-        package=SimpleNamespace(manifest=manifest),
+        manifest=manifest,
         grants=GrantSet.dev_grants(manifest.raw),
         diagnostics=DiagnosticLog(),
-        digest="sha256:" + "0" * 64,
-        lifecycle_gate=None,
+        digest=digest,
+        tool_gate=ToolGate(),
+        status=lambda: {"id": manifest.id, "version": manifest.version, "digest": digest, "world": manifest.runtime.world},
     )
 
 
@@ -403,7 +406,7 @@ def test_faults_restart_and_the_budget_fails_the_service() -> None:
 
 def test_tool_gate_follows_the_lifecycle() -> None:
     rt, guest = make_runtime()
-    gate = rt.plugin.lifecycle_gate
+    gate = rt.plugin.tool_gate.refusal
     assert gate is not None and "stopped" in (gate() or "")
     rt.start()
     assert gate() is None

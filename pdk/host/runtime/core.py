@@ -20,7 +20,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pdk.limits import COMMAND_RESULTS_RING, DEAD_LETTER_MAX, EMIT_LOG_MAX
 
@@ -32,14 +32,12 @@ from .guest import EVENT_WORLDS, Guest, WasmGuest
 from .intake import Intake
 from .lifecycle import Lifecycle, RestartPolicy, now_ms
 from .options import OUTCOMES_RING, IngressSettings, RuntimeOptions, resolve_settings
+from .plugin import RuntimePlugin
 from .queue import EventQueue
 from .model import QueuedEvent
 from .records import json_view
 from .status import sources_view, status_document
 from .store import MEMORY, StateStore, open_store
-
-if TYPE_CHECKING:
-    from ..host import LoadedPlugin
 
 PLUGIN_STATUS_MAX_BYTES = 4096
 
@@ -54,7 +52,7 @@ def _is_store(value: object) -> bool:
 class RuntimeCore:
     def __init__(
         self,
-        plugin: LoadedPlugin,
+        plugin: RuntimePlugin,
         config: Mapping[str, Any] | None = None,
         options: RuntimeOptions | None = None,
         *,
@@ -62,7 +60,7 @@ class RuntimeCore:
         state: StateArg = None,
         state_sync: str = "normal",
     ) -> None:
-        manifest = plugin.package.manifest
+        manifest = plugin.manifest
         world = manifest.runtime.world
         if world not in EVENT_WORLDS:
             raise ValueError(f"{manifest.id}: world {world!r} has no services or ingresses to run")
@@ -74,11 +72,12 @@ class RuntimeCore:
         self.settings: dict[str, IngressSettings] = resolve_settings(manifest, self.options)
         self.intake = Intake(manifest)
         self.checker = CommandChecker(manifest, plugin.grants)
-        # Executors per command kind; the WebSocket and HTTP issues replace the
-        # `unsupported` defaults of `websocket_send` and `http_request` (commands.py).
-        self.command_executors: dict[str, Executor] = default_executors()
-        # Per-source state shown in status, filled by the host's event sources: a
-        # dict, or a callable returning one (called when status is read).
+        # Executors per command kind; `register_executor` replaces the `unsupported`
+        # defaults of `websocket_send` and `http_request` (commands.py).
+        self._executors: dict[str, Executor] = default_executors()
+        # Per-source state shown in status, filled by the host's event sources
+        # (`register_source`): a dict, or a callable returning one (called when status
+        # is read).
         self.sources: dict[str, Any] = {}
         # Opened here, so that a corrupt, locked or read-only store fails the
         # construction with a typed StoreError before anything runs.
@@ -126,8 +125,8 @@ class RuntimeCore:
         self._refreshes = 0
         self._last_refresh = 0.0
         self._known_recycles = self.guest.recycles
-        # Tools of a combined plugin respect the lifecycle (host.py consults this).
-        plugin.lifecycle_gate = self._tool_gate
+        # Tools of a combined plugin respect the lifecycle: the plugin's gate asks us.
+        plugin.tool_gate.govern(self._tool_refusal)
 
     @property
     def state(self) -> str:
@@ -153,8 +152,8 @@ class RuntimeCore:
             return False
         return not (self._status_dirty and self.guest.has_lifecycle and self._lifecycle.state == "running")
 
-    def _tool_gate(self) -> str | None:
-        """Consulted by `LoadedPlugin.call_tool`: None lets the call run."""
+    def _tool_refusal(self) -> str | None:
+        """Asked by the plugin's `ToolGate` before every tool call: None lets it run."""
         state = self._lifecycle.state
         if state == "running" and self.guest.recycles == self._known_recycles:
             return None
@@ -163,13 +162,12 @@ class RuntimeCore:
         return f"{self.manifest.id}: tools of this plugin run only while its service is running (it is {state})"
 
     def _snapshot_locked(self) -> dict[str, Any]:
-        m = self.manifest
         queue = self._queue
         policy = self._restart_policy
         lifecycle = self._lifecycle.to_json()
         lifecycle["restart_budget"] = {"budget": policy.budget, "window_s": policy.window_s, "used": policy.used(time.monotonic())}
         return status_document(
-            plugin={"id": m.id, "version": m.version, "digest": self.plugin.digest, "world": m.runtime.world},
+            plugin=self.plugin.status(),
             lifecycle=lifecycle,
             queue={
                 "depth": queue.depth(),

@@ -140,7 +140,7 @@ class Dispatcher(Supervisor):
             return CommandContext(cast("ServiceRuntime", self), event, command_id, kind, value)
 
         # Outside the lock: executors may submit events (async results).
-        results = judge(commands, self.checker, self.command_executors, make_context, now_ms, event.id)
+        results = judge(commands, self.checker, self._executors, make_context, now_ms, event.id)
         with self._lock:
             for r in results:
                 self._by_result[r.result] = self._by_result.get(r.result, 0) + 1

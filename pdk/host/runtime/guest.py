@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..codec import CodecError, Err, Ok
-from ..instance import PluginInstance
 from ..redact import bound_text
+from .plugin import PluginExports
 
 LIFECYCLE_IFACE = "yoi:plugin/lifecycle@2.0.0"
 EVENTS_IFACE = "yoi:plugin/events@2.0.0"
@@ -48,10 +48,10 @@ def codec_err(exc: CodecError) -> Err[dict[str, Any]]:
 
 
 class WasmGuest:
-    """Calls into one `PluginInstance`. Not thread-safe by design: only the
+    """Calls into one instance (`PluginInstance`). Not thread-safe by design: only the
     runtime's dispatcher thread calls it (see `ServiceRuntime`)."""
 
-    def __init__(self, instance: PluginInstance, world: str, deadline_s: float | None = None) -> None:
+    def __init__(self, instance: PluginExports, world: str, deadline_s: float | None = None) -> None:
         if world not in EVENT_WORLDS:
             raise ValueError(f"world {world!r} handles no events")
         self.instance = instance

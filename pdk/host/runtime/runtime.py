@@ -29,6 +29,7 @@ from .core import OutcomeCallback
 from .dispatcher import Dispatcher
 from .intake import normalize_payload
 from .lifecycle import ACCEPTING, now_ms
+from .commands import COMMAND_KINDS, Executor
 from .model import Accepted, QueuedEvent, Refused, new_event_id
 from .store import StoreError
 
@@ -226,6 +227,21 @@ class ServiceRuntime(Dispatcher):
     def emitted(self, topic: str | None = None) -> list[dict[str, Any]]:
         """The host-side event log of `emit` commands (a ring of `EMIT_LOG_MAX`)."""
         return self.emit_log.records(topic)
+
+    def register_executor(self, kind: str, executor: Executor) -> None:
+        """Execute commands of `kind` with `executor(CommandContext) -> Execution`
+        from now on (on the dispatcher thread; it must not block, see commands.py).
+        Replaces the previous executor of that kind."""
+        if kind not in COMMAND_KINDS:
+            raise ValueError(f"unknown command kind {kind!r} (known: {', '.join(COMMAND_KINDS)})")
+        with self._lock:
+            self._executors[kind] = executor
+
+    def register_source(self, name: str, entry: Any) -> None:
+        """Show a source's state in status under `sources[name]`: a dict, or a
+        callable returning one (called whenever status is read)."""
+        with self._lock:
+            self.sources[name] = entry
 
     def on_outcome(self, callback: OutcomeCallback) -> None:
         """Call `callback(outcome)` for every final outcome (`handled` or

@@ -4,7 +4,8 @@ however long the runtime runs (every list in it is a ring or fixed-size).
     {
       "schema": "yoi.runtime.status/1",
       "at_ms": 1700000000000,                       # when the document was made
-      "plugin": {"id", "version", "digest", "world"},
+      "plugin": {"id", "version", "digest", "world", "source", "grants",   # the plugin's own
+                 "instance", "tools", "diagnostics"},   # document: LoadedPlugin.status()
       "lifecycle": {
         "state": "stopped|starting|running|restarting|stopping|failed",
         "since_ms": ...,                            # when `state` was entered

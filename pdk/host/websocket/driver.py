@@ -10,9 +10,9 @@ allowed connection, so a slow or dead endpoint delays nothing but its own connec
 Denied connections are never dialed; they show as `denied` with the reason.
 
 The constructor registers the driver as the runtime's executor for `websocket_send`
-commands (`rt.command_executors["websocket_send"]`, called with a `CommandContext`) and
-each connection's status as a live source (`rt.sources["websocket:<name>"]`). `send(value)`
-is the same thing for a plain command value, returning a result dict.
+commands (`rt.register_executor("websocket_send", ...)`, called with a `CommandContext`)
+and each connection's status as a live source (`rt.register_source("websocket:<name>",
+...)`). `send(value)` is the same thing for a plain command value, returning a result dict.
 
 A send waits until the message is on the wire (normally microseconds: it only waits
 for the local write buffer), at most `send_timeout_s`; the runtime's dispatcher is
@@ -48,7 +48,7 @@ class WebSocketDriver:
     ) -> None:
         self.rt = rt
         self.plugin = loaded_plugin if loaded_plugin is not None else getattr(rt, "plugin", None)
-        self.manifest = self.plugin.package.manifest if self.plugin is not None else rt.manifest
+        self.manifest = self.plugin.manifest if self.plugin is not None else rt.manifest
         if grants is None:
             grants = getattr(self.plugin, "grants", None)
         self.grants: GrantSet = grants if grants is not None else GrantSet.empty("no grants given to the websocket driver")
@@ -76,18 +76,12 @@ class WebSocketDriver:
         self._last_seen: dict[str, tuple[str, str | None]] = {}
         # Registered now, so that a command is never `unsupported` for lack of a
         # driver; before `start()` (and after `stop()`) a send fails as `closed`.
-        executors = getattr(rt, "command_executors", None)
-        if isinstance(executors, dict):
-            executors[COMMAND_KIND] = self._execute_command
+        rt.register_executor(COMMAND_KIND, self._execute_command)
         # A paused reader is woken when an event ends, i.e. when a queue slot is free.
-        on_outcome = getattr(rt, "on_outcome", None)
-        if callable(on_outcome):
-            on_outcome(self._slot_freed)
+        rt.on_outcome(self._slot_freed)
         # Status is read live: the runtime calls a source entry that is a callable.
-        sources = getattr(rt, "sources", None)
         for conn in self.connections.values():
-            if isinstance(sources, dict):
-                sources[conn.spec.source_name] = conn.stats.to_json
+            rt.register_source(conn.spec.source_name, conn.stats.to_json)
             self._on_change(conn.stats)
 
     # -- lifecycle ---------------------------------------------------------------------------
