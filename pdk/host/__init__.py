@@ -11,23 +11,35 @@ Public API::
 
     Services and ingresses run in a `ServiceRuntime` (see `pdk.host.runtime`)::
 
+        from pdk.host import Case, ServiceRuntime
+
         rt = ServiceRuntime(host.load("my-service", dev_grants=True))
         rt.start(); rt.submit("inbox", "message", Case("text", "hi")); rt.stop()
+
+Everything in `__all__` is the curated public API (tests/unit/test_public_api.py pins
+it); the submodules are the host's internals.
 """
 
+from .codec import Case, CodecError, Err, Ok
 from .compile_cache import CompiledComponentCache, default_cache_dir
 from .error_record import ErrorRecord
 from .grants import GrantsError, GrantsFile, GrantSet
 from .host import Host, LoadedPlugin, PluginRefused
 from .instance import GuestFault, InstanceLimits
 from .loader import PluginPackage, open_package
-from .runtime import Accepted, Refused, RuntimeOptions, ServiceRuntime
+from .runtime import Accepted, CommandContext, Execution, Refused, RuntimeOptions, ServiceRuntime
+from .tool_gate import ToolGate
 from .tools import ToolResult
 
 __all__ = [
     "Accepted",
+    "Case",
+    "CodecError",
+    "CommandContext",
     "CompiledComponentCache",
+    "Err",
     "ErrorRecord",
+    "Execution",
     "GrantSet",
     "GrantsError",
     "GrantsFile",
@@ -35,11 +47,13 @@ __all__ = [
     "Host",
     "InstanceLimits",
     "LoadedPlugin",
+    "Ok",
     "PluginPackage",
     "PluginRefused",
     "Refused",
     "RuntimeOptions",
     "ServiceRuntime",
+    "ToolGate",
     "ToolResult",
     "default_cache_dir",
     "open_package",
