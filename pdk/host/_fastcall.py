@@ -3,40 +3,42 @@
 wasmtime-py 50's ``Func.__call__`` (``wasmtime/component/_func.py``) asks the C API
 for the function type on every call and converts every value by walking
 ``ValType`` objects built afresh each time (``valtype_from_ptr``, ``fields``,
-``cases``, ``_tagged``); for a small export that walk costs several times the wasm
-call itself. Here the converters are compiled once per function type, from the
-codec's plans (``pdk/host/codec.py``), and they write the host's plain values
-straight into the C ``wasmtime_component_val_t`` tree that
+``cases``, ``_tagged``), with a C call per value; for a small export that costs
+several times the wasm call itself. Here the converters are compiled once per
+function type, from the codec's plans (``pdk/host/codec.py``): they write the
+host's plain values straight into the C ``wasmtime_component_val_t`` tree that
 ``wasmtime_component_func_call`` takes, and read the result tree straight back into
 plain values. The plain values are exactly the codec's (records as snake_case
 dicts, ``Case``, ``Ok``/``Err``, ``Some``, ``frozenset`` flags, ...).
 
 This is the ONE module of the host that reaches below wasmtime-py's public API
-(``wasmtime._ffi`` / ``wasmtime._bindings``: the C value layout, the allocation
-functions and ``wasmtime_component_func_call``). wasmtime is pinned
-(``pyproject.toml``); the layout is checked when this module is imported, and any
-function type the converters cannot handle (resources, future, stream,
-error-context) falls back to the plain path, which is also selected for every call
-with ``YOI_PDK_CODEC=plain``.
+(``wasmtime._ffi`` / ``wasmtime._bindings``: the C value layout and
+``wasmtime_component_func_call``). wasmtime is pinned (``pyproject.toml``); the
+layout is checked when this module is imported, and a function type the converters
+cannot handle (resources, future, stream, error-context) falls back to the plain
+path, which ``YOI_PDK_CODEC=plain`` selects for every call.
 
-Memory rules. Every C value written here is, at every moment, a valid value that
-``wasmtime_component_val_delete`` can free: containers get their kind only after
-their element array is zeroed (zero bytes are the value ``bool false``), and
-payloads are allocated into fields that already belong to a kinded parent. So a
-lowering that fails half way frees what it built by deleting the top value.
-Arguments are borrowed by ``wasmtime_component_func_call`` and deleted after it;
-the result is owned by the caller, read, then deleted as one tree.
+Memory. The C API only *reads* the arguments of a call (wasmtime-py deletes its own
+argument values after the call returns), so the whole argument tree is built in one
+Python-owned buffer: values, element arrays and string bytes side by side, pointers
+fixed up once the buffer's address is known. Nothing is allocated in wasmtime for
+arguments, so nothing has to be freed, and a value refused half way leaves nothing
+behind. Names that come from the type (record fields, enum and variant cases,
+flags) live in static buffers owned by the compiled converters. The result is
+written by wasmtime, owned by the caller, read and then deleted as one tree
+(``wasmtime_component_val_delete``). Strings sent are always valid UTF-8 (Python
+encodes them) and chars valid scalar values, which the C API relies on.
 
-Errors. Lowering is checked like the codec checks (types, integer ranges, UTF-8,
+Errors. Lowering checks what the codec checks (types, integer ranges, UTF-8,
 names); on any failure the codec itself re-encodes the arguments to produce its
 exact ``CodecError`` (same message, same path), so both paths report alike.
 A result that does not fit its type (a wrong kind, an unknown name, invalid UTF-8,
-a char out of range) is a ``CodecError``, never a crash.
+a char out of range, a missing payload) is a ``CodecError``, never a crash.
 
 One difference from the plain path, on purpose: wasmtime-py lowers untagged
 variants by trying the cases in order with ``isinstance``, so it cannot send some
 values (``flag(true)`` of ``variant { small(u8), flag(bool) }`` goes out as
-``small(1)``); the codec refuses those. The fast path writes the case index
+``small(1)``) and the codec refuses those. The fast path writes the case name
 itself, so it sends them as the caller meant.
 """
 
@@ -52,12 +54,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import wasmtime
-from wasmtime import _bindings as _b
 from wasmtime import _ffi as _ffi
 from wasmtime.component import Component, Func
 from wasmtime.component._enter import maybe_raise_last_exn
 
 from .codec import (
+    Case,
     CodecError,
     Err,
     FuncCodec,
@@ -78,15 +80,13 @@ from .codec import (
     _StringPlan,
     _TuplePlan,
     _VariantPlan,
-    Case,
 )
 
-__all__ = ["ENV_CODEC", "ExportCall", "FastCall", "PlainCall", "Unsupported", "bind_export", "fast_path_enabled"]
+__all__ = ["ENV_CODEC", "BoundFastCall", "ExportCall", "FastCall", "PlainCall", "Unsupported", "bind_export", "fast_path_enabled"]
 
 ENV_CODEC = "YOI_PDK_CODEC"  # "plain": every call through wasmtime-py's own conversion
 
 # --------------------------------------------------------------------------- C layout
-
 
 
 def _offset(struct_type: Any, field: str) -> int:
@@ -95,32 +95,33 @@ def _offset(struct_type: Any, field: str) -> int:
 
 
 _V = _ffi.wasmtime_component_val_t
-_VAL = ctypes.sizeof(_V)  # one value
-_OF = _offset(_V, "of")  # the payload union
+_VAL = ctypes.sizeof(_V)  # one value: kind byte, padding, payload union
+_OF = _offset(_V, "of")
 _ENTRY = ctypes.sizeof(_ffi.wasmtime_component_valrecord_entry_t)  # record entry: name + value
 _ENTRY_VAL = _offset(_ffi.wasmtime_component_valrecord_entry_t, "val")
 _NAME = ctypes.sizeof(_ffi.wasm_name_t)  # (size, data)
-_VARIANT_VAL = _OF + _offset(_ffi.wasmtime_component_valvariant, "val")
-_RESULT_VAL = _OF + _offset(_ffi.wasmtime_component_valresult, "val")
 
 
 def _layout_ok() -> bool:
-    """The layout the converters assume (wasmtime-py 50.0.1 on a 64-bit host)."""
+    """The layout the converters are written for (wasmtime-py 50.0.1, 64-bit)."""
     return (
         _VAL == 32
         and _OF == 8
         and _ENTRY == 48
         and _ENTRY_VAL == 16
         and _NAME == 16
-        and _VARIANT_VAL == 24
-        and _RESULT_VAL == 16
         and ctypes.sizeof(ctypes.c_void_p) == 8
+        and ctypes.alignment(_V) == 8
         and _offset(_ffi.wasm_byte_vec_t, "size") == 0
         and _offset(_ffi.wasm_byte_vec_t, "data") == 8
         and _offset(_ffi.wasmtime_component_vallist, "data") == 8
         and _offset(_ffi.wasmtime_component_valrecord, "data") == 8
+        and _offset(_ffi.wasmtime_component_valtuple, "data") == 8
         and _offset(_ffi.wasmtime_component_valflags, "data") == 8
+        and _offset(_ffi.wasmtime_component_valvariant, "discriminant") == 0
+        and _offset(_ffi.wasmtime_component_valvariant, "val") == 16
         and _offset(_ffi.wasmtime_component_valresult, "is_ok") == 0
+        and _offset(_ffi.wasmtime_component_valresult, "val") == 8
     )
 
 
@@ -152,7 +153,7 @@ _K_FLAGS = _ffi.WASMTIME_COMPONENT_FLAGS.value
 
 def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
     # `dll[name]` makes a fresh function object, so these prototypes (addresses as
-    # ints, bytes as char*) do not change the ones wasmtime-py itself uses.
+    # ints) leave the ones wasmtime-py itself uses untouched.
     fn = _ffi.dll[name]
     fn.restype = restype
     fn.argtypes = list(argtypes)
@@ -160,30 +161,27 @@ def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
 
 
 _vp, _sz = ctypes.c_void_p, ctypes.c_size_t
-_byte_vec_new = _proto("wasm_byte_vec_new", None, _vp, _sz, ctypes.c_char_p)
-_list_new = _proto("wasmtime_component_vallist_new_uninit", None, _vp, _sz)
-_record_new = _proto("wasmtime_component_valrecord_new_uninit", None, _vp, _sz)
-_tuple_new = _proto("wasmtime_component_valtuple_new_uninit", None, _vp, _sz)
-_flags_new = _proto("wasmtime_component_valflags_new_uninit", None, _vp, _sz)
-_val_new = _proto("wasmtime_component_val_new", _vp, _vp)
+_error_p = ctypes.POINTER(_ffi.wasmtime_error_t)  # what WasmtimeError._from_ptr takes
+_func_call = _proto("wasmtime_component_func_call", _error_p, _vp, _vp, _vp, _sz, _vp, _sz)
+_post_return = _proto("wasmtime_component_func_post_return", _error_p, _vp, _vp)
 _val_delete = _proto("wasmtime_component_val_delete", None, _vp)
-# wasmtime-py's own function objects: their error pointers feed WasmtimeError._from_ptr.
-_func_call = _b._wasmtime_component_func_call
-_post_return = _b._wasmtime_component_func_post_return
 
-_memset = ctypes.memset
-_memmove = ctypes.memmove
-_string_at = ctypes.string_at
-_byref = ctypes.byref
+_C = ctypes.c_char
+_VAL_BYTES = _C * _VAL
+_addressof = ctypes.addressof
 _isfinite = math.isfinite
-_pack = struct.pack
+_pack_into = struct.pack_into
 _unpack_from = struct.unpack_from
-_ZERO_VAL = ctypes.create_string_buffer(_VAL)  # a `bool false` value to box
-_ZERO_ADDR = ctypes.addressof(_ZERO_VAL)
+_EMPTY = ctypes.create_string_buffer(_VAL)
+_EMPTY_ADDRESS = ctypes.addressof(_EMPTY)
+_PADS = [b"", b"\0" * 7, b"\0" * 6, b"\0" * 5, b"\0" * 4, b"\0" * 3, b"\0" * 2, b"\0"]
 
-# A lowerer writes a plain value into the (valid, zeroed) C value at an address.
-Lower = Callable[[Any, int], None]
-# A lifter reads the C value at `buf[off:off + 32]` into a plain value.
+# The argument arena: a bytearray `a` holding the values; `fix` lists the offsets of
+# the pointer words that hold arena offsets (made absolute once the address is known).
+Arena = bytearray
+# A lowerer writes a plain value into the zeroed value (`bool false`) at `a[at:at+32]`.
+Lower = Callable[[Any, Arena, int, list[int]], None]
+# A lifter reads the C value at `buf[off:off+32]` (wasmtime's memory, copied) into a plain value.
 Lift = Callable[[bytes, int], Any]
 
 
@@ -195,41 +193,50 @@ class _Refused(Exception):
     """A value the fast lowerer will not write; the codec words the error."""
 
 
-def _ptr_at(address: int) -> int:
-    value: int = _unpack_from("<Q", _string_at(address, 8))[0]
-    return value
-
-
-def _container(new: Callable[[int, int], None], address: int, kind: int, count: int, item: int) -> int:
-    """Allocates a container of `count` items of `item` bytes at `address`, zeroed,
-    and kinds it; returns the item array's address."""
-    new(address + _OF, count)
-    data = _ptr_at(address + _OF + 8)
-    if count:
-        _memset(data, 0, count * item)
-    _memset(address, kind, 1)
+def _read(address: int, size: int) -> bytes:
+    """`size` bytes of wasmtime-owned memory."""
+    data: bytes = (_C * size).from_address(address).raw
     return data
 
 
-def _write_name(address: int, name: bytes) -> None:
-    _byte_vec_new(address, len(name), name)
+def _block(a: Arena, size: int) -> int:
+    """Appends `size` zero bytes (an array of `bool false` values) to the arena."""
+    at = len(a)
+    a += bytes(size)
+    return at
 
 
-def _read_name(buf: bytes, off: int) -> bytes:
-    size, data = _unpack_from("<QQ", buf, off)
-    return _string_at(data, size) if size else b""
+def _append_bytes(a: Arena, raw: bytes) -> int:
+    """Appends raw bytes, padded so the next block stays 8-aligned; returns their offset."""
+    at = len(a)
+    a += raw
+    pad = -len(a) & 7
+    if pad:
+        a += _PADS[pad]
+    return at
 
 
-def _decode_utf8(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CodecError(f"the guest returned a string that is not valid UTF-8 (byte {exc.start})") from None
+class _Names:
+    """Static, NUL-free storage for names that come from the type."""
+
+    def __init__(self) -> None:
+        self._keep: list[Any] = []
+
+    def add(self, name: str) -> tuple[int, int]:
+        raw = name.encode("utf-8")
+        buf = ctypes.create_string_buffer(raw, len(raw) + 1)
+        self._keep.append(buf)
+        return len(raw), _addressof(buf)
 
 
 def _check_kind(buf: bytes, off: int, kind: int, wit: str) -> None:
     if buf[off] != kind:
         raise CodecError(f"the guest returned a value of kind {buf[off]} where {wit} was expected")
+
+
+def _read_name(buf: bytes, off: int) -> bytes:
+    size, data = _unpack_from("<QQ", buf, off)
+    return _read(data, size) if size else b""
 
 
 def _plain_name(value: Any) -> Any:
@@ -244,100 +251,7 @@ def _record_items(value: Any) -> Mapping[str, Any]:
     raise _Refused
 
 
-# ---------------------------------------------------------------------- compiling
-
-
-def _scalar(plan: Plan) -> tuple[Lower, Lift]:
-    if isinstance(plan, _BoolPlan):
-
-        def lower_bool(value: Any, address: int) -> None:
-            if value is True:
-                _memmove(address, b"\x00" * 8 + b"\x01", 9)
-            elif value is False:
-                pass  # a zeroed value already is `bool false`
-            else:
-                raise _Refused
-
-        def lift_bool(buf: bytes, off: int) -> Any:
-            _check_kind(buf, off, _K_BOOL, "bool")
-            return buf[off + 8] != 0
-
-        return lower_bool, lift_bool
-    if isinstance(plan, _IntPlan):
-        kind, fmt = _INTS[plan.wit]
-        lo, hi, wit = plan.lo, plan.hi, plan.wit
-        layout = "<B7x" + fmt
-        inner = "<" + fmt
-
-        def lower_int(value: Any, address: int) -> None:
-            if value.__class__ is not int and (not isinstance(value, int) or isinstance(value, bool)):
-                raise _Refused
-            if not lo <= value <= hi:
-                raise _Refused
-            _memmove(address, _pack(layout, kind, value), 16)
-
-        def lift_int(buf: bytes, off: int) -> Any:
-            _check_kind(buf, off, kind, wit)
-            return _unpack_from(inner, buf, off + 8)[0]
-
-        return lower_int, lift_int
-    if isinstance(plan, _FloatPlan):
-        is_f32 = plan.wit == "f32"
-        kind, fmt = (_K_F32, "f") if is_f32 else (_K_F64, "d")
-        limit, wit = plan.limit, plan.wit
-        layout = "<B7x" + fmt
-        inner = "<" + fmt
-
-        def lower_float(value: Any, address: int) -> None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise _Refused
-            number = float(value)  # OverflowError for huge ints: refused
-            if limit is not None and abs(number) > limit and _isfinite(number):
-                raise _Refused
-            _memmove(address, _pack(layout, kind, number), 16)
-
-        def lift_float(buf: bytes, off: int) -> Any:
-            _check_kind(buf, off, kind, wit)
-            return float(_unpack_from(inner, buf, off + 8)[0])
-
-        return lower_float, lift_float
-    if isinstance(plan, _CharPlan):
-
-        def lower_char(value: Any, address: int) -> None:
-            if not isinstance(value, str) or len(value) != 1:
-                raise _Refused
-            point = ord(value)
-            if 0xD800 <= point <= 0xDFFF:
-                raise _Refused
-            _memmove(address, _pack("<B7xI", _K_CHAR, point), 12)
-
-        def lift_char(buf: bytes, off: int) -> Any:
-            _check_kind(buf, off, _K_CHAR, "char")
-            point = _unpack_from("<I", buf, off + 8)[0]
-            if point > 0x10FFFF or 0xD800 <= point <= 0xDFFF:
-                raise CodecError(f"the guest returned {point:#x}, which is not a Unicode scalar value")
-            return chr(point)
-
-        return lower_char, lift_char
-    if isinstance(plan, _StringPlan):
-
-        def lower_string(value: Any, address: int) -> None:
-            if not isinstance(value, str):
-                raise _Refused
-            raw = value.encode("utf-8")  # UnicodeEncodeError (a lone surrogate): refused
-            _byte_vec_new(address + _OF, len(raw), raw)
-            _memset(address, _K_STRING, 1)
-
-        def lift_string(buf: bytes, off: int) -> Any:
-            _check_kind(buf, off, _K_STRING, "string")
-            size, data = _unpack_from("<QQ", buf, off + 8)
-            return _decode_utf8(_string_at(data, size)) if size else ""
-
-        return lower_string, lift_string
-    if isinstance(plan, _BytesPlan):
-        return _bytes()
-    raise Unsupported(type(plan).__name__)
-
+# ------------------------------------------------------------------- scalar types
 
 _INTS = {
     "u8": (_K_U8, "B"),
@@ -351,29 +265,123 @@ _INTS = {
 }
 
 
+def _bool() -> tuple[Lower, Lift]:
+    def lower_bool(value: Any, a: Arena, at: int, fix: list[int]) -> None:
+        if value is True:
+            a[at + 8] = 1
+        elif value is not False:  # a zeroed value already is `bool false`
+            raise _Refused
+
+    def lift_bool(buf: bytes, off: int) -> Any:
+        _check_kind(buf, off, _K_BOOL, "bool")
+        return buf[off + 8] != 0
+
+    return lower_bool, lift_bool
+
+
+def _int(plan: _IntPlan) -> tuple[Lower, Lift]:
+    kind, fmt = _INTS[plan.wit]
+    lo, hi, wit = plan.lo, plan.hi, plan.wit
+    layout, inner = "<B7x" + fmt, "<" + fmt
+
+    def lower_int(value: Any, a: Arena, at: int, fix: list[int]) -> None:
+        if value.__class__ is not int and (not isinstance(value, int) or isinstance(value, bool)):
+            raise _Refused
+        if not lo <= value <= hi:
+            raise _Refused
+        _pack_into(layout, a, at, kind, value)
+
+    def lift_int(buf: bytes, off: int) -> Any:
+        _check_kind(buf, off, kind, wit)
+        return _unpack_from(inner, buf, off + 8)[0]
+
+    return lower_int, lift_int
+
+
+def _float(plan: _FloatPlan) -> tuple[Lower, Lift]:
+    kind, fmt = (_K_F32, "f") if plan.wit == "f32" else (_K_F64, "d")
+    limit, wit = plan.limit, plan.wit
+    layout, inner = "<B7x" + fmt, "<" + fmt
+
+    def lower_float(value: Any, a: Arena, at: int, fix: list[int]) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Refused
+        number = float(value)  # OverflowError for huge ints: refused
+        if limit is not None and abs(number) > limit and _isfinite(number):
+            raise _Refused
+        _pack_into(layout, a, at, kind, number)
+
+    def lift_float(buf: bytes, off: int) -> Any:
+        _check_kind(buf, off, kind, wit)
+        return float(_unpack_from(inner, buf, off + 8)[0])
+
+    return lower_float, lift_float
+
+
+def _char() -> tuple[Lower, Lift]:
+    def lower_char(value: Any, a: Arena, at: int, fix: list[int]) -> None:
+        if not isinstance(value, str) or len(value) != 1:
+            raise _Refused
+        point = ord(value)
+        if 0xD800 <= point <= 0xDFFF:
+            raise _Refused
+        _pack_into("<B7xI", a, at, _K_CHAR, point)
+
+    def lift_char(buf: bytes, off: int) -> Any:
+        _check_kind(buf, off, _K_CHAR, "char")
+        point = _unpack_from("<I", buf, off + 8)[0]
+        if point > 0x10FFFF or 0xD800 <= point <= 0xDFFF:
+            raise CodecError(f"the guest returned {point:#x} for a char, which is not a Unicode scalar value")
+        return chr(point)
+
+    return lower_char, lift_char
+
+
+def _string() -> tuple[Lower, Lift]:
+    def lower_string(value: Any, a: Arena, at: int, fix: list[int]) -> None:
+        if not isinstance(value, str):
+            raise _Refused
+        raw = value.encode("utf-8")  # UnicodeEncodeError (a lone surrogate): refused
+        _pack_into("<B7xQQ", a, at, _K_STRING, len(raw), _append_bytes(a, raw) if raw else 0)
+        fix.append(at + 16)
+
+    def lift_string(buf: bytes, off: int) -> Any:
+        _check_kind(buf, off, _K_STRING, "string")
+        size, data = _unpack_from("<QQ", buf, off + 8)
+        if not size:
+            return ""
+        try:
+            return _read(data, size).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CodecError(f"the guest returned a string that is not valid UTF-8 (byte {exc.start})") from None
+
+    return lower_string, lift_string
+
+
 def _bytes() -> tuple[Lower, Lift]:
-    """`list<u8>`: a list of u8 values in C, filled and read in bulk."""
+    """`list<u8>`: a list of u8 values in C, written and read in bulk."""
     u8 = bytes([_K_U8])
 
-    def lower_bytes(value: Any, address: int) -> None:
+    def lower_bytes(value: Any, a: Arena, at: int, fix: list[int]) -> None:
         if not isinstance(value, bytes):
             if not isinstance(value, (bytearray, memoryview)):
                 raise _Refused
             value = bytes(value)
         count = len(value)
-        data = _container(_list_new, address, _K_LIST, count, _VAL)
+        data = _block(a, count * _VAL)
         if count:
-            block = bytearray(count * _VAL)
-            block[0::_VAL] = u8 * count
-            block[8::_VAL] = value
-            _memmove(data, bytes(block), len(block))
+            end = data + count * _VAL
+            a[data:end:_VAL] = u8 * count
+            a[data + 8 : end : _VAL] = value
+        _pack_into("<B7xQQ", a, at, _K_LIST, count, data)
+        fix.append(at + 16)
 
     def lift_bytes(buf: bytes, off: int) -> Any:
         _check_kind(buf, off, _K_LIST, "list<u8>")
         size, data = _unpack_from("<QQ", buf, off + 8)
         if not size:
             return b""
-        block = _string_at(data, size * _VAL)
+        block = _read(data, size * _VAL)
         if block[0::_VAL] != u8 * size:
             raise CodecError("the guest returned a list<u8> with elements of another kind")
         return block[8::_VAL]
@@ -381,22 +389,29 @@ def _bytes() -> tuple[Lower, Lift]:
     return lower_bytes, lift_bytes
 
 
+# -------------------------------------------------------------------- containers
+
+
 def _list(plan: _ListPlan) -> tuple[Lower, Lift]:
     lower_item, lift_item = _compile(plan.element)
+    wit = plan.wit
 
-    def lower_list(value: Any, address: int) -> None:
+    def lower_list(value: Any, a: Arena, at: int, fix: list[int]) -> None:
         if not isinstance(value, (list, tuple)):
             raise _Refused
-        data = _container(_list_new, address, _K_LIST, len(value), _VAL)
-        for index, item in enumerate(value):
-            lower_item(item, data + index * _VAL)
+        data = _block(a, len(value) * _VAL)
+        _pack_into("<B7xQQ", a, at, _K_LIST, len(value), data)
+        fix.append(at + 16)
+        for item in value:
+            lower_item(item, a, data, fix)
+            data += _VAL
 
     def lift_list(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_LIST, plan.wit)
+        _check_kind(buf, off, _K_LIST, wit)
         size, data = _unpack_from("<QQ", buf, off + 8)
         if not size:
             return []
-        block = _string_at(data, size * _VAL)
+        block = _read(data, size * _VAL)
         out = []
         for index in range(size):
             try:
@@ -413,21 +428,24 @@ def _tuple(plan: _TuplePlan) -> tuple[Lower, Lift]:
     pairs = [_compile(p) for p in plan.elements]
     lowers = tuple(p[0] for p in pairs)
     lifts = tuple(p[1] for p in pairs)
-    count = len(pairs)
+    count, wit = len(pairs), plan.wit
 
-    def lower_tuple(value: Any, address: int) -> None:
+    def lower_tuple(value: Any, a: Arena, at: int, fix: list[int]) -> None:
         if not isinstance(value, (tuple, list)) or len(value) != count:
             raise _Refused
-        data = _container(_tuple_new, address, _K_TUPLE, count, _VAL)
-        for index, (lower, item) in enumerate(zip(lowers, value)):
-            lower(item, data + index * _VAL)
+        data = _block(a, count * _VAL)
+        _pack_into("<B7xQQ", a, at, _K_TUPLE, count, data)
+        fix.append(at + 16)
+        for lower, item in zip(lowers, value):
+            lower(item, a, data, fix)
+            data += _VAL
 
     def lift_tuple(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_TUPLE, plan.wit)
+        _check_kind(buf, off, _K_TUPLE, wit)
         size, data = _unpack_from("<QQ", buf, off + 8)
         if size != count:
             raise CodecError(f"the guest returned a tuple of {size} elements, expected {count}")
-        block = _string_at(data, size * _VAL) if size else b""
+        block = _read(data, size * _VAL) if size else b""
         out = []
         for index, lift in enumerate(lifts):
             try:
@@ -440,20 +458,28 @@ def _tuple(plan: _TuplePlan) -> tuple[Lower, Lift]:
     return lower_tuple, lift_tuple
 
 
-def _record(plan: _RecordPlan) -> tuple[Lower, Lift]:
+def _record(plan: _RecordPlan, names: _Names) -> tuple[Lower, Lift]:
     fields = []
+    template = bytearray()
     for field in plan.fields:
         lower, lift = _compile(field.plan)
-        fields.append((field.snake, field.kebab, field.kebab.encode(), field.plan.may_be_none, lower, lift))
+        fields.append((field.snake, field.kebab, field.plan.may_be_none, lower, lift))
+        size, address = names.add(field.kebab)
+        template += struct.pack("<QQ", size, address) + bytes(_VAL)  # the name, then `bool false`
+    entries = bytes(template)
     count = len(fields)
-    lifts = tuple((snake, lift) for snake, _, _, _, _, lift in fields)
-    lowers = tuple(fields)
+    lowers = tuple((snake, kebab, optional, lower) for snake, kebab, optional, lower, _ in fields)
+    lifts = tuple((snake, lift) for snake, _, _, _, lift in fields)
 
-    def lower_record(value: Any, address: int) -> None:
+    def lower_record(value: Any, a: Arena, at: int, fix: list[int]) -> None:
         items = value if value.__class__ is dict else _record_items(value)
-        data = _container(_record_new, address, _K_RECORD, count, _ENTRY)
+        data = len(a)
+        a += entries
+        _pack_into("<B7xQQ", a, at, _K_RECORD, count, data)
+        fix.append(at + 16)
+        data += _ENTRY_VAL
         used = 0
-        for snake, kebab, name, optional, lower, _ in lowers:
+        for snake, kebab, optional, lower in lowers:
             if snake in items:
                 item = items[snake]
                 used += 1
@@ -461,11 +487,10 @@ def _record(plan: _RecordPlan) -> tuple[Lower, Lift]:
                 item = items[kebab]
                 used += 1
             elif optional:
-                item = None
+                item = None  # an absent option field is `none`
             else:
                 raise _Refused
-            _byte_vec_new(data, len(name), name)
-            lower(item, data + _ENTRY_VAL)
+            lower(item, a, data, fix)
             data += _ENTRY
         if used != len(items):
             raise _Refused
@@ -475,7 +500,7 @@ def _record(plan: _RecordPlan) -> tuple[Lower, Lift]:
         size, data = _unpack_from("<QQ", buf, off + 8)
         if size != count:
             raise CodecError(f"the guest returned a record of {size} fields, expected {count}")
-        block = _string_at(data, size * _ENTRY) if size else b""
+        block = _read(data, size * _ENTRY) if size else b""
         out = {}
         at = _ENTRY_VAL
         for snake, lift in lifts:
@@ -490,14 +515,14 @@ def _record(plan: _RecordPlan) -> tuple[Lower, Lift]:
     return lower_record, lift_record
 
 
-def _enum(plan: _EnumPlan) -> tuple[Lower, Lift]:
-    to_wit = {name: wit.encode() for name, wit in plan.to_wit.items()}
+def _enum(plan: _EnumPlan, names: _Names) -> tuple[Lower, Lift]:
+    static = {wit: names.add(wit) for wit in plan.to_plain}
+    to_c = {name: static[wit] for name, wit in plan.to_wit.items()}
     to_plain = {wit.encode(): plain for wit, plain in plan.to_plain.items()}
 
-    def lower_enum(value: Any, address: int) -> None:
-        name = to_wit[_plain_name(value)]  # KeyError / TypeError: refused
-        _byte_vec_new(address + _OF, len(name), name)
-        _memset(address, _K_ENUM, 1)
+    def lower_enum(value: Any, a: Arena, at: int, fix: list[int]) -> None:
+        size, address = to_c[_plain_name(value)]  # KeyError / TypeError: refused
+        _pack_into("<B7xQQ", a, at, _K_ENUM, size, address)
 
     def lift_enum(buf: bytes, off: int) -> Any:
         _check_kind(buf, off, _K_ENUM, "enum")
@@ -510,23 +535,26 @@ def _enum(plan: _EnumPlan) -> tuple[Lower, Lift]:
     return lower_enum, lift_enum
 
 
-def _flags(plan: _FlagsPlan) -> tuple[Lower, Lift]:
-    to_wit = {name: wit.encode() for name, wit in plan.to_wit.items()}
+def _flags(plan: _FlagsPlan, names: _Names) -> tuple[Lower, Lift]:
+    static = {wit: names.add(wit) for wit in plan.to_plain}
+    to_c = {name: static[wit] for name, wit in plan.to_wit.items()}
     to_plain = {wit.encode(): plain for wit, plain in plan.to_plain.items()}
 
-    def lower_flags(value: Any, address: int) -> None:
+    def lower_flags(value: Any, a: Arena, at: int, fix: list[int]) -> None:
         if not isinstance(value, (set, frozenset, list, tuple)):
             raise _Refused
-        names = {to_wit[_plain_name(item)] for item in value}  # KeyError / TypeError: refused
-        data = _container(_flags_new, address, _K_FLAGS, len(names), _NAME)
-        for name in names:
-            _byte_vec_new(data, len(name), name)
+        chosen = {to_c[_plain_name(item)] for item in value}  # KeyError / TypeError: refused
+        data = _block(a, len(chosen) * _NAME)
+        _pack_into("<B7xQQ", a, at, _K_FLAGS, len(chosen), data)
+        fix.append(at + 16)
+        for size, address in chosen:
+            _pack_into("<QQ", a, data, size, address)
             data += _NAME
 
     def lift_flags(buf: bytes, off: int) -> Any:
         _check_kind(buf, off, _K_FLAGS, "flags")
         size, data = _unpack_from("<QQ", buf, off + 8)
-        block = _string_at(data, size * _NAME) if size else b""
+        block = _read(data, size * _NAME) if size else b""
         try:
             return frozenset(to_plain[_read_name(block, i * _NAME)] for i in range(size))
         except KeyError:
@@ -535,34 +563,37 @@ def _flags(plan: _FlagsPlan) -> tuple[Lower, Lift]:
     return lower_flags, lift_flags
 
 
-def _boxed(lower: Lower, value: Any, slot: int) -> None:
-    """Boxes a `bool false` value, stores its pointer at `slot` (the parent owns it
-    from then on) and lowers `value` into it."""
-    box = _val_new(_ZERO_ADDR)
-    _memmove(slot, _pack("<Q", box), 8)
-    lower(value, box)
+# ---------------------------------------------------------- variant-like types
+
+
+def _payload(plan: Plan | None) -> tuple[Lower | None, Lift | None]:
+    if plan is None:
+        return None, None
+    return _compile(plan)
 
 
 def _lift_boxed(lift: Lift, pointer: int) -> Any:
-    return lift(_string_at(pointer, _VAL), 0)
+    return lift(_VAL_BYTES.from_address(pointer).raw, 0)
 
 
 def _option(plan: _OptionPlan) -> tuple[Lower, Lift]:
     assert plan.some.plan is not None
     lower_some, lift_some = _compile(plan.some.plan)
-    wrap = plan.wrap
-    slot_at = _OF
+    wrap, wit = plan.wrap, plan.wit
 
-    def lower_option(value: Any, address: int) -> None:
-        _memset(address, _K_OPTION, 1)  # a null pointer: none
+    def lower_option(value: Any, a: Arena, at: int, fix: list[int]) -> None:
         if value is None:
+            a[at] = _K_OPTION  # a null pointer: none
             return
         if isinstance(value, Some):
             value = value.value
-        _boxed(lower_some, value, address + slot_at)
+        box = _block(a, _VAL)
+        _pack_into("<B7xQ", a, at, _K_OPTION, box)
+        fix.append(at + 8)
+        lower_some(value, a, box, fix)
 
     def lift_option(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_OPTION, plan.wit)
+        _check_kind(buf, off, _K_OPTION, wit)
         pointer = _unpack_from("<Q", buf, off + 8)[0]
         if not pointer:
             return None
@@ -572,39 +603,36 @@ def _option(plan: _OptionPlan) -> tuple[Lower, Lift]:
     return lower_option, lift_option
 
 
-def _payload(plan: Plan | None) -> tuple[Lower | None, Lift | None]:
-    if plan is None:
-        return None, None
-    return _compile(plan)
-
-
 def _result(plan: _ResultPlan) -> tuple[Lower, Lift]:
     lower_ok, lift_ok = _payload(plan.ok.plan)
     lower_err, lift_err = _payload(plan.err.plan)
+    wit = plan.wit
 
-    def lower_result(value: Any, address: int) -> None:
-        cls = value.__class__
-        if cls is Ok or isinstance(value, Ok):
-            lower, flag = lower_ok, b"\x01"
-        elif cls is Err or isinstance(value, Err):
-            lower, flag = lower_err, b"\x00"
+    def lower_result(value: Any, a: Arena, at: int, fix: list[int]) -> None:
+        if isinstance(value, Ok):
+            lower, is_ok = lower_ok, True
+        elif isinstance(value, Err):
+            lower, is_ok = lower_err, False
         else:
             raise _Refused
         payload = value.value
-        if lower is None and payload is not None:
-            raise _Refused
-        _memmove(address + _OF, flag, 1)
-        _memset(address, _K_RESULT, 1)
-        if lower is not None:
-            _boxed(lower, payload, address + _RESULT_VAL)
+        if lower is None:
+            if payload is not None:
+                raise _Refused
+            _pack_into("<B7x?", a, at, _K_RESULT, is_ok)  # a null pointer: no payload
+            return
+        box = _block(a, _VAL)
+        _pack_into("<B7x?7xQ", a, at, _K_RESULT, is_ok, box)
+        fix.append(at + 16)
+        lower(payload, a, box, fix)
 
     def lift_result(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_RESULT, plan.wit)
-        is_ok = buf[off + _OF] != 0
-        pointer = _unpack_from("<Q", buf, off + _RESULT_VAL)[0]
+        _check_kind(buf, off, _K_RESULT, wit)
+        is_ok = buf[off + 8] != 0
         lift, tag = (lift_ok, "ok") if is_ok else (lift_err, "err")
         payload = None
         if lift is not None:
+            pointer = _unpack_from("<Q", buf, off + 16)[0]
             if not pointer:
                 raise CodecError(f"the guest returned {tag} without its payload")
             try:
@@ -617,37 +645,40 @@ def _result(plan: _ResultPlan) -> tuple[Lower, Lift]:
     return lower_result, lift_result
 
 
-def _variant(plan: _VariantPlan) -> tuple[Lower, Lift]:
-    by_name: dict[str, tuple[bytes, Lower | None]] = {}
+def _variant(plan: _VariantPlan, names: _Names) -> tuple[Lower, Lift]:
+    by_name: dict[str, tuple[int, int, Lower | None]] = {}
     by_wit: dict[bytes, tuple[str, Lift | None]] = {}
     for spec in plan.cases:
         lower, lift = _payload(spec.plan)
-        wit = spec.wit.encode()
-        by_wit[wit] = (spec.plain, lift)
-        by_name[spec.plain] = by_name[spec.wit] = (wit, lower)
+        size, address = names.add(spec.wit)
+        by_wit[spec.wit.encode()] = (spec.plain, lift)
+        by_name[spec.plain] = by_name[spec.wit] = (size, address, lower)
 
-    def lower_variant(value: Any, address: int) -> None:
-        if value.__class__ is not Case and not isinstance(value, Case):
+    def lower_variant(value: Any, a: Arena, at: int, fix: list[int]) -> None:
+        if not isinstance(value, Case):
             raise _Refused
-        wit, lower = by_name[value.tag]  # KeyError / TypeError: refused
+        size, address, lower = by_name[value.tag]  # KeyError / TypeError: refused
         payload = value.value
-        if lower is None and payload is not None:
-            raise _Refused
-        _memset(address, _K_VARIANT, 1)  # an empty discriminant, no payload: still valid
-        _byte_vec_new(address + _OF, len(wit), wit)
-        if lower is not None:
-            _boxed(lower, payload, address + _VARIANT_VAL)
+        if lower is None:
+            if payload is not None:
+                raise _Refused
+            _pack_into("<B7xQQ", a, at, _K_VARIANT, size, address)  # a null payload pointer
+            return
+        box = _block(a, _VAL)
+        _pack_into("<B7xQQQ", a, at, _K_VARIANT, size, address, box)
+        fix.append(at + 24)
+        lower(payload, a, box, fix)
 
     def lift_variant(buf: bytes, off: int) -> Any:
         _check_kind(buf, off, _K_VARIANT, "variant")
-        wit = _read_name(buf, off + _OF)
+        wit = _read_name(buf, off + 8)
         found = by_wit.get(wit)
         if found is None:
             raise CodecError(f"the guest returned an unknown variant case {wit[:60]!r}")
         plain, lift = found
         if lift is None:
             return Case(plain)
-        pointer = _unpack_from("<Q", buf, off + _VARIANT_VAL)[0]
+        pointer = _unpack_from("<Q", buf, off + 24)[0]
         if not pointer:
             raise CodecError(f"the guest returned case {plain!r} without its payload")
         try:
@@ -659,30 +690,50 @@ def _variant(plan: _VariantPlan) -> tuple[Lower, Lift]:
     return lower_variant, lift_variant
 
 
+# ---------------------------------------------------------------------- compiling
+
+_FAST_ATTR = "_yoi_fast"  # the compiled pair, cached on the codec plan
+
+
 def _compile(plan: Plan) -> tuple[Lower, Lift]:
-    cached = getattr(plan, "_yoi_fast", None)
+    cached = getattr(plan, _FAST_ATTR, None)
     if cached is not None:
         found: tuple[Lower, Lift] = cached
         return found
-    if isinstance(plan, _ListPlan):
+    names = _Names()  # kept alive by the closures that use it
+    if isinstance(plan, _BoolPlan):
+        pair = _bool()
+    elif isinstance(plan, _IntPlan):
+        pair = _int(plan)
+    elif isinstance(plan, _FloatPlan):
+        pair = _float(plan)
+    elif isinstance(plan, _CharPlan):
+        pair = _char()
+    elif isinstance(plan, _StringPlan):
+        pair = _string()
+    elif isinstance(plan, _BytesPlan):
+        pair = _bytes()
+    elif isinstance(plan, _ListPlan):
         pair = _list(plan)
-    elif isinstance(plan, _RecordPlan):
-        pair = _record(plan)
     elif isinstance(plan, _TuplePlan):
         pair = _tuple(plan)
+    elif isinstance(plan, _RecordPlan):
+        pair = _record(plan, names)
+    elif isinstance(plan, _EnumPlan):
+        pair = _enum(plan, names)
+    elif isinstance(plan, _FlagsPlan):
+        pair = _flags(plan, names)
     elif isinstance(plan, _VariantPlan):
-        pair = _variant(plan)
+        pair = _variant(plan, names)
     elif isinstance(plan, _OptionPlan):
         pair = _option(plan)
     elif isinstance(plan, _ResultPlan):
         pair = _result(plan)
-    elif isinstance(plan, _EnumPlan):
-        pair = _enum(plan)
-    elif isinstance(plan, _FlagsPlan):
-        pair = _flags(plan)
     else:
-        pair = _scalar(plan)  # raises Unsupported for resources and the rest
-    plan._yoi_fast = pair  # type: ignore[attr-defined]
+        raise Unsupported(type(plan).__name__)  # resources, future, stream, error-context
+    # The static name buffers must live as long as the converters that point at them.
+    pair[0]._yoi_names = names  # type: ignore[attr-defined]
+    setattr(plan, _FAST_ATTR, pair)
     return pair
 
 
@@ -696,94 +747,116 @@ def _raise_wasm_error(pointer: Any) -> None:
     raise error
 
 
+class _Args:
+    """Lowered arguments: the arena (kept alive through the call) and its address."""
+
+    __slots__ = ("arena", "view", "address", "count")
+
+    def __init__(self, arena: Arena, fix: list[int], count: int) -> None:
+        view = (_C * len(arena)).from_buffer(arena) if arena else None
+        # No arguments: still a valid, aligned (empty) array address, never null.
+        base = _addressof(view) if view is not None else _EMPTY_ADDRESS
+        for pos in fix:
+            _pack_into("<Q", arena, pos, base + _unpack_from("<Q", arena, pos)[0])
+        self.arena = arena
+        self.view = view
+        self.address = base
+        self.count = count
+
+
 class FastCall:
-    """Converters for one function type, compiled once; `bind` them to a function of
-    a live instance. Raises `Unsupported` when a type has no fast converter."""
+    """Converters for one function type, compiled once from its `FuncCodec`; `bind`
+    them to a function of a live instance. Raises `Unsupported` when a type has no
+    fast converter (the caller then uses `PlainCall`)."""
 
     def __init__(self, codec: FuncCodec) -> None:
         if not _LAYOUT_OK:
             raise Unsupported("the wasmtime C value layout is not the one this module was written for")
         self.codec = codec
         self.lowers = tuple(_compile(plan)[0] for _, plan in codec.params)
-        self.lift = _compile(codec.result)[1] if codec.result is not None else None
+        self.lift_result = _compile(codec.result)[1] if codec.result is not None else None
 
-    def lower(self, *plain: Any) -> Any:
-        """The C arguments for a call (owned by the caller until `invoke` frees them).
-        Raises the codec's `CodecError` when a value does not fit."""
+    def lower(self, *plain: Any) -> _Args:
+        """The C arguments for a call. Raises the codec's `CodecError` when a value
+        does not fit (the same message and path as `FuncCodec.encode_params`)."""
         count = len(self.lowers)
-        params = (_V * count)()
         if len(plain) != count:
             self._refuse(plain)
-        base = ctypes.addressof(params)
+        arena = bytearray(count * _VAL)
+        fix: list[int] = []
         try:
-            for index, (lower, value) in enumerate(zip(self.lowers, plain)):
-                lower(value, base + index * _VAL)
+            at = 0
+            for lower, value in zip(self.lowers, plain):
+                lower(value, arena, at, fix)
+                at += _VAL
         except Exception as exc:
-            _free_values(base, count)
             self._refuse(plain, exc)
-        return params
+        return _Args(arena, fix, count)
 
     def _refuse(self, plain: tuple[Any, ...], exc: Exception | None = None) -> None:
         self.codec.encode_params(*plain)  # raises the codec's own CodecError
         raise CodecError(f"cannot encode the arguments: {exc!r}")
 
-    def bind(self, func: Func, store: wasmtime.Store) -> BoundFastCall:
-        return BoundFastCall(self, func, store)
-
-
-def _free_values(base: int, count: int) -> None:
-    for index in range(count):
-        _val_delete(base + index * _VAL)
-
-
-class BoundFastCall:
-    """`FastCall` converters with one exported function of one live store."""
-
-    mode = "fast"
-
-    def __init__(self, fast: FastCall, func: Func, store: wasmtime.Store) -> None:
-        self.fast = fast
-        self.lower = fast.lower
-        self._lift = fast.lift
-        self._func = func  # keeps the function (and its struct) alive
-        self._store = store
-        self._func_ref = _byref(func._func)
-        self._context = store._context()
-
-    def invoke(self, params: Any) -> Any:
-        """Calls the function with lowered arguments and runs `post_return`; frees the
-        arguments. Returns the C result for `lift`. Raises what wasmtime-py raises
-        (`Trap`, `WasmtimeError`, or an exception a host import raised)."""
-        count = len(params)
-        result = _V() if self._lift is not None else None
-        try:
-            error = _func_call(self._func_ref, self._context, params, count, _byref(result) if result is not None else None, 1 if result is not None else 0)
-            if error:
-                _raise_wasm_error(error)
-            error = _post_return(self._func_ref, self._context)
-            if error:
-                if result is not None:
-                    _val_delete(ctypes.addressof(result))
-                _raise_wasm_error(error)
-        finally:
-            _free_values(ctypes.addressof(params), count)
-        return result
-
     def lift(self, result: Any) -> Any:
-        """The plain result (frees the C result). A result that does not fit its
-        type raises `CodecError`."""
-        lift = self._lift
+        """The plain result from a C result (which is deleted). A result that does
+        not fit its type raises `CodecError`."""
+        lift = self.lift_result
         if lift is None:
             return None
-        address = ctypes.addressof(result)
+        address = _addressof(result)
         try:
-            return lift(_string_at(address, _VAL), 0)
+            return lift(result.raw, 0)
         except CodecError:
             raise
         except Exception as exc:  # a bug or malformed C data must stay a typed error
             raise CodecError(f"cannot decode the result: {exc!r}") from exc
         finally:
             _val_delete(address)
+
+    def bind(self, func: Func, store: wasmtime.Store) -> BoundFastCall:
+        return BoundFastCall(self, func, store)
+
+
+class BoundFastCall:
+    """`FastCall` converters with one exported function of one live store.
+
+    Three steps, so a caller can arm deadlines between them: `lower` (may raise
+    `CodecError`; nothing runs), `invoke` (the call and `post_return`; raises what
+    wasmtime-py raises), `lift` (may raise `CodecError`)."""
+
+    mode = "fast"
+
+    def __init__(self, fast: FastCall, func: Func, store: wasmtime.Store) -> None:
+        self.fast = fast
+        self.lower = fast.lower
+        self.lift = fast.lift
+        self._func = func  # keeps the function struct alive
+        self._store = store  # keeps the store (and its context) alive
+        self._func_address = _addressof(func._func)
+        self._context = ctypes.cast(store._context(), ctypes.c_void_p).value
+        self._has_result = fast.lift_result is not None
+
+    def invoke(self, args: _Args) -> Any:
+        """Calls the function with lowered arguments and runs `post_return`; returns
+        the C result for `lift` (None for a function without result). Raises what
+        wasmtime-py raises (`Trap`, `WasmtimeError`, or an exception a host import raised)."""
+        result = _VAL_BYTES() if self._has_result else None
+        error = _func_call(
+            self._func_address,
+            self._context,
+            args.address,
+            args.count,
+            _addressof(result) if result is not None else None,
+            1 if result is not None else 0,
+        )
+        if error:
+            _raise_wasm_error(error)
+        error = _post_return(self._func_address, self._context)
+        if error:
+            if result is not None:
+                _val_delete(_addressof(result))
+            _raise_wasm_error(error)
+        return result
 
     def __call__(self, *plain: Any) -> Any:
         """lower → call → post_return → lift in one go."""
@@ -818,7 +891,7 @@ _PLANS_ATTR = "_yoi_call_plans"
 
 def fast_path_enabled() -> bool:
     """False when `YOI_PDK_CODEC=plain` asks for wasmtime-py's own conversion."""
-    return os.environ.get(ENV_CODEC, "").strip().lower() != "plain" and _LAYOUT_OK
+    return _LAYOUT_OK and os.environ.get(ENV_CODEC, "").strip().lower() != "plain"
 
 
 def bind_export(component: Component, key: tuple[str, str], func: Func, store: wasmtime.Store, *, mode: str | None = None) -> ExportCall:
@@ -826,8 +899,8 @@ def bind_export(component: Component, key: tuple[str, str], func: Func, store: w
 
     Converters are compiled once per (component, function) and cached on the
     component object, so a recycled instance reuses them. `mode` is "fast",
-    "plain" or None (the environment decides: fast unless `YOI_PDK_CODEC=plain`).
-    A function type the fast path cannot convert falls back to the plain path."""
+    "plain" or None (fast unless `YOI_PDK_CODEC=plain`). A function type the fast
+    path cannot convert falls back to the plain path."""
     plans: dict[tuple[str, str], tuple[FuncCodec, FastCall | None]] | None = getattr(component, _PLANS_ATTR, None)
     if plans is None:
         plans = {}

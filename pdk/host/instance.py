@@ -29,7 +29,7 @@ from pdk.limits import (
     MEMORY_MIN_BYTES,
 )
 
-from .codec import FuncCodec
+from ._fastcall import ExportCall, bind_export
 from .diagnostics import DiagnosticLog, StdioCapture
 from .engine import EpochTicker
 from .redact import redact_bounded
@@ -148,7 +148,7 @@ class _Live:
     store: wasmtime.Store
     instance: Any
     worker: _Worker
-    funcs: dict[tuple[str, str], tuple[Func, FuncCodec]] = field(default_factory=dict)
+    funcs: dict[tuple[str, str], tuple[Func, ExportCall]] = field(default_factory=dict)
 
 
 class PluginInstance:
@@ -232,7 +232,7 @@ class PluginInstance:
         self.instantiations += 1
         return _Live(store, job.result, worker)
 
-    def _func(self, live: _Live, iface: str, name: str) -> tuple[Func, FuncCodec]:
+    def _func(self, live: _Live, iface: str, name: str) -> tuple[Func, ExportCall]:
         key = (iface, name)
         found = live.funcs.get(key)
         if found is None:
@@ -241,7 +241,8 @@ class PluginInstance:
             func = live.instance.get_func(live.store, idx) if idx is not None else None
             if func is None:
                 raise GuestFault("trap", f"the component does not export {iface}#{name}")
-            found = (func, FuncCodec(func, live.store))
+            # Converters are compiled once per component function (pdk/host/_fastcall.py).
+            found = (func, bind_export(self._component, key, func, live.store))
             live.funcs[key] = found
         return found
 
@@ -275,19 +276,16 @@ class PluginInstance:
                 self._live = self._instantiate()
             live = self._live
             func, codec = self._func(live, iface, name)
-            raw_args = codec.encode_params(*args)
+            raw_args = codec.lower(*args)
             deadline = deadline_s or self.limits.deadline_s
             live.store.set_epoch_deadline(self._ticker.ticks_for(deadline))
             if self._fuel_enabled:
                 live.store.set_fuel(self.limits.fuel or 2**62)
             self.calls += 1
             self._deadline_at = time.monotonic() + deadline
-            store = live.store
 
             def run() -> Any:
-                raw = func(store, *raw_args)
-                func.post_return(store)
-                return raw
+                return codec.invoke(raw_args)  # the call and post_return
 
             try:
                 job = live.worker.submit(run)
@@ -307,7 +305,7 @@ class PluginInstance:
                 raw = job.result
             finally:
                 self._deadline_at = None
-            return codec.decode_result(raw)
+            return codec.lift(raw)
 
     def remaining_s(self) -> float | None:
         """Seconds left before the running call's deadline (None when no call runs).
