@@ -836,7 +836,7 @@ class BoundFastCall:
         self._context = ctypes.cast(store._context(), ctypes.c_void_p).value
         self._has_result = fast.lift_result is not None
 
-    def invoke(self, args: _Args) -> Any:
+    def invoke(self, args: Any) -> Any:
         """Calls the function with lowered arguments and runs `post_return`; returns
         the C result for `lift` (None for a function without result). Raises what
         wasmtime-py raises (`Trap`, `WasmtimeError`, or an exception a host import raised)."""
