@@ -10,12 +10,22 @@ import wasmtime
 from wasmtime.component import Component, Func, Linker
 
 
-def raw_instance(component_path: Path) -> tuple[wasmtime.Store, Callable[[str, str], Func]]:
-    """A store and a lookup `func(interface, name)` for the component's exports."""
+def raw_engine() -> wasmtime.Engine:
+    """Plain wasmtime-py: the default compiler (Cranelift), epoch interruption on."""
     config = wasmtime.Config()
     config.epoch_interruption = True
-    engine = wasmtime.Engine(config)
-    component = Component(engine, component_path.read_bytes())
+    return wasmtime.Engine(config)
+
+
+def raw_instance(
+    component_path: Path, compiled: tuple[wasmtime.Engine, Component] | None = None
+) -> tuple[wasmtime.Store, Callable[[str, str], Func]]:
+    """A store and a lookup `func(interface, name)` for the component's exports
+    (`compiled`: an engine and the component already compiled on it)."""
+    if compiled is None:
+        engine = raw_engine()
+        compiled = (engine, Component(engine, component_path.read_bytes()))
+    engine, component = compiled
     linker = Linker(engine)
     linker.add_wasip2()
     with linker.root() as root:

@@ -20,6 +20,7 @@ from typing import Any, Callable, TextIO
 import tomlkit
 
 import pdk
+from pdk.host.progress import ProgressEvent, StreamRenderer, step
 from pdk.package.digest import sha256_file
 from pdk.package.manifest import ManifestError, parse_manifest
 
@@ -333,19 +334,17 @@ class _Componentize:
         self.proc.wait()
         self._reader.join()
 
-    def wait(self, progress: TextIO | None) -> tuple[int, str]:
-        live = progress is not None and progress.isatty()
-        if progress is not None and not live:
-            print("componentize-py: building...", file=progress, flush=True)
-        while self.proc.poll() is None:
-            if live and progress is not None:
-                progress.write(f"\rcomponentize-py: building... {time.monotonic() - self.started:4.1f}s")
-                progress.flush()
-            time.sleep(0.1)
+    def wait(self) -> tuple[int, str]:
+        self.proc.wait()
         self._reader.join()
-        if live and progress is not None:
-            progress.write(f"\rcomponentize-py: done in {time.monotonic() - self.started:.1f}s      \n")
         return self.proc.returncode, "".join(self._chunks)
+
+
+def _sink(progress: TextIO | Callable[[ProgressEvent], None] | None) -> Callable[[ProgressEvent], None] | None:
+    """A text stream gets the standard renderer; a callable is a sink already."""
+    if progress is None or callable(progress):
+        return progress
+    return StreamRenderer(progress)
 
 
 def build(
@@ -353,10 +352,14 @@ def build(
     *,
     check_only: bool = False,
     force: bool = False,
-    progress: TextIO | None = None,
+    progress: TextIO | Callable[[ProgressEvent], None] | None = None,
     on_componentize: Callable[[], None] | None = None,
 ) -> BuildResult:
     """Build the component of the plugin in `plugin_dir`.
+
+    `progress`: a text stream (rendered by `pdk.host.progress.StreamRenderer`: a
+    live line on a TTY, a line at the start and one at the end elsewhere) or a
+    progress sink; None says nothing.
 
     With `check_only`, nothing is written and drift between code and manifest raises
     `BuildError(kind="manifest_drift")`. Raises `BuildError` for every author error."""
@@ -396,6 +399,7 @@ def build(
         stage.mkdir()
         _stage(plan, stage)
         out = Path(tmp) / "component.wasm"
+        building = step(_sink(progress), "build", f"building {plan.component.name} with componentize-py")
         child = _Componentize(componentize_command(wit_dir(), plan.world, ENTRY_MODULE, [stage], out), Path(tmp))
         # Introspection (a child CPython importing the app) overlaps componentize-py, so
         # on two or more cores a full build costs about what componentize-py alone does.
@@ -404,9 +408,12 @@ def build(
             check_handlers(plan, info)
         except BaseException:
             child.kill()
+            building.end(ok=False)
             raise
         updated = _write_manifest(plan, info) if tool_drift(plan.doc, info.get("tools", [])) else False
-        code, output = child.wait(progress)
+        code, output = child.wait()
+        building.done(f"built {plan.component.name}")
+        building.end(ok=code == 0 and out.is_file())
         if code != 0 or not out.is_file():
             raise translate_componentize_failure(output.replace(str(stage) + "/", ""), [stage, *(Path(p) for p in sys.path if p)])
         plan.component.parent.mkdir(parents=True, exist_ok=True)

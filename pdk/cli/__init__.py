@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("dir", nargs="?", default=".")
     p.add_argument("--check", action="store_true", help="change nothing; fail if plugin.toml or the component is out of date")
     p.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
+    p.add_argument("--precompile", action="store_true", help="also compile the optimized (Cranelift) code into the compile cache now")
     p.add_argument("--json", action="store_true", help="print a JSON document")
     p.set_defaults(func=_plugin_cmds.cmd_build)
 

@@ -3,7 +3,9 @@
 Compiling a Python component takes seconds; `Component.deserialize_file` of a
 serialized artifact takes about a millisecond (it mmaps the file). Entries are keyed
 on (component sha256, engine fingerprint) - an artifact from another wasmtime
-version or engine config fails to load or, worse, misbehaves.
+version, engine config or compiler tier fails to load or, worse, misbehaves. The
+fingerprint names the tier (`pdk.host.engine.Tier`), so the fast and the optimized
+code of one component are two entries; `pdk.host.compiler` decides which to use.
 
 Integrity without hashing 30 MiB on every load: each artifact has a sidecar that
 records its sha256 and its size, inode and mtime as written. A load whose stat
@@ -49,7 +51,13 @@ class CacheStats:
     discarded: int = 0
 
 
+def _read_source(source: bytes | Path | Callable[[], bytes]) -> bytes:
+    return source.read_bytes() if isinstance(source, Path) else source() if callable(source) else source
+
+
 class CompiledComponentCache:
+    """One tier's compiled artifacts in one directory (the fingerprint names the tier)."""
+
     def __init__(self, directory: Path | None, fingerprint: str) -> None:
         self.directory = directory
         self.fingerprint = fingerprint
@@ -69,9 +77,22 @@ class CompiledComponentCache:
         """The compiled component, from the cache when a good entry exists.
 
         The source may be a callable so the component is only read on a miss."""
+        cached = self.try_load(engine, component_sha256)
+        if cached is not None:
+            return cached
+        return self.compile_and_store(engine, _read_source(component_bytes_or_path), component_sha256)
+
+    def has(self, component_sha256: str) -> bool:
+        """Whether a good entry exists (without loading it)."""
         if self.directory is None:
-            self.stats.misses += 1
-            return self._compile(engine, component_bytes_or_path)
+            return False
+        artifact, sidecar = self._paths(component_sha256)
+        return self._entry_is_good(artifact, sidecar)
+
+    def try_load(self, engine: wasmtime.Engine, component_sha256: str) -> Component | None:
+        """The cached compiled component, or None (no entry, or a bad one - discarded)."""
+        if self.directory is None:
+            return None
         artifact, sidecar = self._paths(component_sha256)
         if self._entry_is_good(artifact, sidecar):
             try:
@@ -80,23 +101,39 @@ class CompiledComponentCache:
                 return component
             except wasmtime.WasmtimeError:
                 self._discard(artifact, sidecar)
+        return None
+
+    def compile_and_store(self, engine: wasmtime.Engine, data: bytes, component_sha256: str) -> Component:
+        """Compile (a miss) and write the artifact when the cache is on."""
         self.stats.misses += 1
-        component = self._compile(engine, component_bytes_or_path)
-        self._store(component, artifact, sidecar)
+        component = Component(engine, data)
+        if self.directory is not None:
+            artifact, sidecar = self._paths(component_sha256)
+            self._store(component, artifact, sidecar)
         return component
 
-    @staticmethod
-    def _compile(engine: wasmtime.Engine, source: bytes | Path | Callable[[], bytes]) -> Component:
-        data = source.read_bytes() if isinstance(source, Path) else source() if callable(source) else source
-        return Component(engine, data)
+    def store(self, component: Component, component_sha256: str) -> None:
+        """Write an artifact compiled elsewhere (another engine of the same settings)."""
+        if self.directory is not None:
+            artifact, sidecar = self._paths(component_sha256)
+            self._store(component, artifact, sidecar)
+
+    def pending_marker(self, component_sha256: str) -> Path | None:
+        """Where a background compile of this entry says it is under way."""
+        if self.directory is None:
+            return None
+        return self._paths(component_sha256)[0].with_suffix(".pending")
 
     def _entry_is_good(self, artifact: Path, sidecar: Path) -> bool:
         try:
             meta = json.loads(sidecar.read_text())
             st = artifact.stat()
+        except FileNotFoundError:
+            # No entry, or one being written by another process or thread right now
+            # (artifact renamed into place, sidecar not yet): not bad, just not there.
+            return False
         except (OSError, ValueError):
-            if artifact.exists() or sidecar.exists():
-                self._discard(artifact, sidecar)
+            self._discard(artifact, sidecar)
             return False
         if not isinstance(meta, dict) or meta.get("fingerprint") != self.fingerprint:
             self._discard(artifact, sidecar)

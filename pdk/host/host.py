@@ -26,14 +26,16 @@ from pdk.package.manifest import Manifest, Problem
 
 from .codec import CodecError
 from .compile_cache import CompiledComponentCache, default_cache_dir
+from .compiler import CompileMode, Compiler, ComponentSource, Upgrade
 from .diagnostics import DiagnosticLog
-from .engine import EngineSettings, EpochTicker, make_engine
+from .engine import Engines, Tier
 from .fs_api import FsBackend
 from .grants import GrantsFile, GrantSet
 from .http_api import HttpRequestBackend
 from .linker import HostContext, build_linker
 from .instance import GuestFault, InstanceLimits, PluginInstance
 from .loader import PluginPackage, open_package
+from .progress import ProgressEvent
 from .tool_gate import ToolGate
 from .tools import TOOLS_IFACE, ToolResult, codec_result, error_result, fault_result, new_call_id, result_from_guest, schema_validator, validate_input
 from .world import ComponentShape, check_world, component_shape
@@ -60,6 +62,7 @@ class LoadedPlugin:
     instance: PluginInstance
     diagnostics: DiagnosticLog
     load_seconds: float = 0.0
+    tier: Tier = Tier.OPTIMIZED  # which compiler's code the instance runs
     tool_calls: int = 0
     tool_errors: dict[str, int] = field(default_factory=dict)
     # Asked before every tool call; a `ServiceRuntime` governs it, so that a combined
@@ -177,15 +180,23 @@ class Host:
         limits: InstanceLimits | None = None,
         fuel: bool = False,
         stderr: TextIO | None = None,
+        compile: CompileMode | str = CompileMode.OPTIMIZED,
+        upgrade: Upgrade | str = Upgrade.THREAD,
+        progress: Callable[[ProgressEvent], None] | None = None,
     ) -> None:
         """`cache_dir=True` uses the default compile cache (env `YOI_PDK_CACHE_DIR`
         moves it, `YOI_PDK_NO_CACHE=1` disables it); a path moves it; `None`/`False`
-        disables it. `fuel=True` turns on fuel metering (then set `limits.fuel`)."""
-        self.settings = EngineSettings(consume_fuel=fuel)
-        self.engine = make_engine(self.settings)
-        self.ticker = EpochTicker(self.engine)
+        disables it. `fuel=True` turns on fuel metering (then set `limits.fuel`).
+        `compile`: `optimized` (Cranelift; the default), `fast` (Winch) or `tiered`
+        (fast code now, optimized code compiled in the background per `upgrade`:
+        `thread`, `process` or `none`) - see `pdk.host.compiler`. `progress` receives
+        events for slow steps (a first compile); nothing is printed without it."""
         directory = default_cache_dir() if cache_dir is True else (Path(cache_dir) if cache_dir else None)
-        self.cache = CompiledComponentCache(directory, self.settings.fingerprint)
+        self.engines = Engines(consume_fuel=fuel)
+        self.compiler = Compiler(directory, self.engines, compile, upgrade=upgrade, progress=progress)
+        self.settings = self.engines.settings(self.compiler.foreground_tier)
+        self.engine = self.engines.engine(self.compiler.foreground_tier)
+        self.ticker = self.engines.ticker(self.compiler.foreground_tier)
         self.limits = limits or InstanceLimits()
         self.stderr = stderr if stderr is not None else sys.stderr
         self.plugins: dict[str, LoadedPlugin] = {}
@@ -202,13 +213,17 @@ class Host:
         for plugin in list(self.plugins.values()):
             plugin.close()
         self.plugins.clear()
-        self.ticker.close()
+        self.engines.close()
+
+    @property
+    def cache(self) -> CompiledComponentCache:
+        """The compile cache of the tier this host compiles with in the foreground."""
+        return self.compiler.cache()
 
     def inspect(self, package: PluginPackage) -> ComponentShape:
         """The component's real imports/exports (compiling or loading from cache)."""
-        sha = package.files.entry(package.manifest.runtime.component).sha256.hex()
-        component = self.cache.load(self.engine, package.component_bytes, sha)
-        return component_shape(component, self.engine)
+        compiled = self.compiler.load(_source(package))
+        return component_shape(compiled.component, compiled.engine)
 
     def load(
         self,
@@ -229,13 +244,13 @@ class Host:
         package = open_package(path)
         manifest = package.manifest
         grant_set = self._grants_for(package, grants, dev_grants)
-        sha = package.files.entry(manifest.runtime.component).sha256.hex()
         try:
-            # Bytes are read (and re-verified against `sha`) only on a cache miss.
-            component = self.cache.load(self.engine, package.component_bytes, sha)
+            # Bytes are read (and re-verified against the sha256) only on a cache miss.
+            compiled = self.compiler.load(_source(package))
         except wasmtime.WasmtimeError as exc:
             raise PluginRefused("not_a_component", f"{manifest.runtime.component} is not a valid component: {str(exc).splitlines()[0]}") from None
-        shape = component_shape(component, self.engine)
+        component, engine = compiled.component, compiled.engine
+        shape = component_shape(component, engine)
         problems = check_world(shape, manifest.runtime.world)
         if problems:
             raise PluginRefused("world_mismatch", f"{manifest.id}: {problems[0]}", problems)
@@ -246,9 +261,9 @@ class Host:
             request=HttpRequestBackend.for_manifest(grant_set, manifest.raw, diagnostics, lambda: instance.remaining_s() if instance else None),
             fs=FsBackend.for_manifest(grant_set, manifest.raw),
         )
-        linker = build_linker(self.engine, component, context)
-        instance = PluginInstance(self.engine, component, linker, self.ticker, limits or self.limits, diagnostics, self.settings.consume_fuel)
-        plugin = LoadedPlugin(package, grant_set, shape, instance, diagnostics, _time.perf_counter() - started)
+        linker = build_linker(engine, component, context)
+        instance = PluginInstance(engine, component, linker, compiled.ticker, limits or self.limits, diagnostics, self.engines.consume_fuel)
+        plugin = LoadedPlugin(package, grant_set, shape, instance, diagnostics, _time.perf_counter() - started, tier=compiled.tier)
         with self._lock:
             old = self.plugins.pop(manifest.id, None)
             if old is not None:
@@ -270,3 +285,8 @@ class Host:
             return GrantSet.empty("no grants file given (use a grants file or dev grants)")
         grants_file = grants if isinstance(grants, GrantsFile) else GrantsFile.load(grants)
         return grants_file.for_package(m.id, m.version, package.digest)
+
+
+def _source(package: PluginPackage) -> ComponentSource:
+    name = package.manifest.runtime.component
+    return ComponentSource(package.files.entry(name).sha256.hex(), package.component_bytes, Path(name).name, package.source)

@@ -1,7 +1,10 @@
-"""What a compiled component really exports and imports, checked against its world.
+"""What a component really exports and imports, checked against its world.
 
-Read from `Component.type` - no plugin code runs. componentize-py adds an internal
-`exports` instance (its pre-init hook); it is ignored here and never called."""
+Two readings that give the same `ComponentShape`: `component_shape` asks a compiled
+component (`Component.type`, ~1 ms once compiled), `binary_shape` reads the binary's
+outer sections (`pdk.host.component_binary`, a few ms, no compile - what `pdk check`
+uses). No plugin code runs in either. componentize-py adds an internal `exports`
+instance (its pre-init hook); it is ignored here and never called."""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ import re
 from dataclasses import dataclass, field
 
 import wasmtime
-from wasmtime.component import Component, ComponentInstanceType
+from wasmtime.component import Component, ComponentInstanceType, FuncType
 
 from pdk.package.manifest import Problem
+
+from .component_binary import SORT_FUNC, read_outline
 
 PLUGIN_PACKAGE = "yoi:plugin"
 HOST_PACKAGE = "yoi:host"
@@ -71,8 +76,24 @@ def component_shape(component: Component, engine: wasmtime.Engine) -> ComponentS
         ty = ext.ty if hasattr(ext, "ty") else None
         funcs: frozenset[str] = frozenset()
         if isinstance(ty, ComponentInstanceType):
-            funcs = frozenset(ty.exports(engine))
+            funcs = frozenset(n for n, t in ty.exports(engine).items() if isinstance(getattr(t, "ty", t), FuncType))
         exports[name] = funcs
+    return ComponentShape(imports=imports, exports=exports)
+
+
+def binary_shape(data: bytes | bytearray | memoryview) -> ComponentShape:
+    """The shape read from the component binary without compiling it.
+
+    Raises `pdk.host.component_binary.ComponentFormatError` for bytes that are not a
+    well-framed component. An exported instance whose functions cannot be known
+    statically lists none (and so fails `check_world`, never passes it wrongly)."""
+    outline = read_outline(data)
+    imports = tuple(sorted(name for name, _ in outline.imports))
+    exports: dict[str, frozenset[str]] = {}
+    for name, _, items in outline.exports:
+        if name in INTERNAL_EXPORTS:
+            continue
+        exports[name] = frozenset(n for n, sort in items or () if sort == SORT_FUNC)
     return ComponentShape(imports=imports, exports=exports)
 
 

@@ -10,6 +10,8 @@ Unit tests (plain CPython, no component):
 End-to-end tests (real componentize-py build, real wasmtime):
 
 - `pdk_host` (session) — one reference `pdk.host.Host` (compile cache on), closed at the end.
+  It loads fast-tier (Winch) code when the cache has nothing better, so a fresh build is
+  ready in seconds; builds and first compiles are reported on pytest's terminal.
 - `build_plugin(path) -> Path` (session) — builds the plugin at `path` once per session
   with `pdk build` (its build cache makes an unchanged rebuild a no-op) and returns the
   directory.
@@ -61,24 +63,31 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def pdk_host() -> Iterator[Host]:
+def pdk_host(pytestconfig: pytest.Config) -> Iterator[Host]:
     from pdk.host import Host
 
-    host = Host()
+    from ._progress import pytest_progress
+
+    # Fast-tier code (Winch) at once, or better code the cache already holds; no
+    # background optimizing compile competing with the tests for the CPU.
+    host = Host(compile="tiered", upgrade="none", progress=pytest_progress(pytestconfig))
     yield host
     host.close()
 
 
 @pytest.fixture(scope="session")
-def build_plugin() -> Callable[[str | Path], Path]:
+def build_plugin(pytestconfig: pytest.Config) -> Callable[[str | Path], Path]:
     from generator.build import build
 
+    from ._progress import pytest_progress
+
     built: dict[Path, Path] = {}
+    progress = pytest_progress(pytestconfig)
 
     def _build(path: str | Path) -> Path:
         key = Path(path).resolve()
         if key not in built:
-            build(key)
+            build(key, progress=progress)
             built[key] = key
         return built[key]
 

@@ -45,7 +45,7 @@ def assert_friendly_failure(proc: subprocess.CompletedProcess[str], *fragments: 
     """Exit 1, one paragraph on stderr prefixed `pdk build:`, never a traceback."""
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
-    message = proc.stderr.replace("componentize-py: building...\n", "").strip()
+    message = "\n".join(line for line in proc.stderr.splitlines() if not line.startswith("pdk: ")).strip()  # progress lines
     assert message.startswith("pdk build: "), message
     assert "\n\n" not in message
     for fragment in fragments:

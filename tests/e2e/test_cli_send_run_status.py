@@ -65,7 +65,7 @@ def pdk(*args: str | Path, runtime_dir: Path | None = None) -> subprocess.Comple
 def error_line(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 1, done
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line and not line.startswith("pdk: DEV GRANTS")]
+    lines = [line for line in done.stderr.splitlines() if line and not line.startswith("pdk: ")]  # notices, progress
     assert len(lines) == 1, done.stderr
     return lines[0]
 

@@ -1,0 +1,42 @@
+"""Progress of the fixtures' slow steps (a build, a first compile), through pytest's
+own terminal reporter: a line when a step starts and one when it ends, written past
+output capture so it shows while the test session runs, never inside a test's
+captured output."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable
+
+import pytest
+
+from pdk.host.progress import ProgressEvent
+
+
+def pytest_progress(config: pytest.Config) -> Callable[[ProgressEvent], None]:
+    """A progress sink for `pdk.host` and `generator.build` that writes to pytest's terminal."""
+    reporter: Any = config.pluginmanager.get_plugin("terminalreporter")
+    capture: Any = config.pluginmanager.get_plugin("capturemanager")
+    silent: set[str] = set()
+
+    def sink(event: ProgressEvent) -> None:
+        if event.phase == "start" and event.show_after_s > 0:
+            silent.add(event.step)  # a usually quick step: not worth two lines here
+            return
+        if event.phase == "end" and event.step in silent:
+            silent.discard(event.step)
+            return
+        if reporter is None:
+            return
+        if event.phase == "start":
+            text = f"pdk: {event.message}..."
+        elif event.phase == "end":
+            text = f"pdk: {event.message} ({event.elapsed_s:.1f}s)" if event.ok else f"pdk: {event.message}: failed after {event.elapsed_s:.1f}s"
+        else:
+            text = f"pdk: {event.message}"
+        disabled = capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
+        with disabled:
+            reporter.ensure_newline()
+            reporter.write_line(text)
+
+    return sink
