@@ -6,14 +6,17 @@ error, refusal), 2 an internal error."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import traceback
 from typing import Sequence
 
-from . import _new, _plugin_cmds, _runtime_cmds, _upgrade
+from pdk._terminal import TerminalStream
 
-EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
+from . import _exit, _new, _plugin_cmds, _runtime_cmds, _upgrade
+from ._exit import EXIT_INTERNAL, EXIT_OK, EXIT_USER
+
+__all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_USER", "main"]
+
+_OWN_TERMINAL = frozenset({"new", "upgrade"})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,22 +64,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Human output shows plugin- and manifest-supplied text with its control characters
+    # escaped (pdk._terminal); JSON output stays exact, and `new`/`upgrade` hand the
+    # terminal to copier's prompts.
+    guard = not getattr(args, "json", False) and args.command not in _OWN_TERMINAL
+    stdout = sys.stdout
+    if guard:
+        sys.stdout = TerminalStream(stdout)
     try:
         code: int = args.func(args)
         return code
-    except KeyboardInterrupt:
-        print("pdk: interrupted", file=sys.stderr)
-        return EXIT_USER
-    except _plugin_cmds.UserError as exc:
-        print(f"pdk {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USER
-    except Exception as exc:  # an internal error: say so, briefly
-        print(f"pdk {args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        if os.environ.get("PDK_DEBUG"):
-            traceback.print_exc()
-        else:
-            print("  (set PDK_DEBUG=1 for a traceback; please report it)", file=sys.stderr)
-        return EXIT_INTERNAL
+    except BaseException as exc:  # exit codes for every failure: pdk.cli._exit
+        if isinstance(exc, SystemExit):
+            raise
+        return _exit.report(args.command, exc)
+    finally:
+        if guard:
+            sys.stdout.flush()
+            sys.stdout = stdout
 
 
 if __name__ == "__main__":

@@ -10,22 +10,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_USER = 0, 1
+from pdk._terminal import for_terminal
+from pdk.package.errors import PdkError
+
+from ._exit import EXIT_OK, EXIT_USER
 
 
-class UserError(Exception):
+class UserError(PdkError):
     """A failure the user can fix; printed as one paragraph, exit code 1."""
+
+    default_code = "usage"
 
 
 def _print_json(doc: Any) -> None:
     print(json.dumps(doc, indent=2, ensure_ascii=False))
-
-
-def progress_renderer() -> Any:
-    """Progress of slow steps, on stderr (a live line on a TTY, start and end lines elsewhere)."""
-    from pdk.host.progress import StreamRenderer
-
-    return StreamRenderer(sys.stderr)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -33,11 +31,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from generator.diagnose import BuildError
 
     try:
-        result = build(args.dir, check_only=args.check, force=args.force, progress=progress_renderer())
-        if getattr(args, "precompile", False) and not args.check:
-            from pdk.host.compiler import precompile_package
-
-            precompile_package(args.dir, progress=progress_renderer())
+        result = build(args.dir, check_only=args.check, force=args.force, progress=None if args.json else sys.stderr)
     except BuildError as exc:
         if args.json:
             _print_json({"ok": False, "error": {"kind": exc.kind, "message": exc.message}})
@@ -117,8 +111,7 @@ def cmd_call(args: argparse.Namespace) -> int:
         deadline_s=args.deadline or InstanceLimits().deadline_s,
         memory_bytes=(args.memory_mib * 1048576) if args.memory_mib else InstanceLimits().memory_bytes,
     )
-    # Dev-time: fast-tier code at once; optimized code compiled by a detached process.
-    with Host(limits=limits, compile="tiered", upgrade="process", progress=progress_renderer()) as host:
+    with Host(limits=limits) as host:
         plugin = _load_plugin(host, args)
         result = plugin.call_tool(args.tool, raw)
     if args.json:
@@ -130,5 +123,5 @@ def cmd_call(args: argparse.Namespace) -> int:
             print(json.dumps(result.content, indent=2, ensure_ascii=False))
     else:
         assert result.error is not None
-        print(f"tool error ({result.error.code.value}): {result.error.message}", file=sys.stderr)
+        print(f"tool error ({result.error.code.value}): {for_terminal(result.error.message)}", file=sys.stderr)
     return EXIT_OK if result.ok else EXIT_USER

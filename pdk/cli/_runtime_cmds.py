@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pdk._terminal import for_terminal
+
 from . import _runtime_view as view
-from ._plugin_cmds import EXIT_OK, EXIT_USER, UserError, _load_plugin, _print_json, progress_renderer
+from ._plugin_cmds import EXIT_OK, EXIT_USER, UserError, _load_plugin, _print_json
 
 SEND_TIMEOUT_S = 60.0
 EMITTED_DEFAULT_LIMIT = 100
@@ -196,19 +198,16 @@ def _submit_waiting(rt: Any, ingress: str, kind: str, payload: Any, deadline: fl
 
 def cmd_send(args: argparse.Namespace) -> int:
     from pdk.host import Host
-    from pdk.host.progress import step
     from pdk.host.runtime import Refused
 
     payloads = _payloads(args)
-    progress = progress_renderer()
-    with Host(compile="tiered", upgrade="process", progress=progress) as host:
+    with Host() as host:
         plugin = _load_plugin(host, args)
         rt = _runtime(plugin, args)
         kind = _check_ingress(rt, args.ingress, args.kind)
         finals: dict[str, dict[str, Any]] = {}
         rt.on_outcome(lambda record: finals.__setitem__(record["event_id"], record))
-        with step(progress, "start", f"starting {rt.manifest.id}", show_after_s=1.0):
-            start_doc = rt.start()
+        start_doc = rt.start()
         if start_doc["lifecycle"]["state"] != "running":
             rt.stop()
             if args.json:
@@ -322,14 +321,11 @@ def _say(line: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pdk.host import Host
-    from pdk.host.progress import step
     from pdk.host.control import ControlError, ControlServer, default_control_path
     from pdk.host.sources import HttpIngressServer, RouteConflict, has_http_ingress, timers_for, websocket_driver_for
 
     started = time.monotonic()
-    progress = progress_renderer()
-    # A long-running host: fast-tier code at once, optimized code compiled by a thread.
-    with Host(compile="tiered", upgrade="thread", progress=progress) as host, _Stopper() as stopper:
+    with Host() as host, _Stopper() as stopper:
         plugin = _load_plugin(host, args)
         rt = _runtime(plugin, args)
         try:
@@ -348,8 +344,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 http.stop()
             raise UserError(exc.message) from None
         try:
-            with step(progress, "start", f"starting {rt.manifest.id}", show_after_s=1.0):
-                doc = rt.start()
+            doc = rt.start()
             _started(rt, doc)
             if http is not None:
                 http.start()
@@ -380,7 +375,7 @@ def _foreground(rt: Any, stopper: _Stopper) -> None:
     while not stopper.event.wait(0.5):
         now = rt.state
         if now != state:
-            print(view.state_change(rt, now), file=sys.stderr, flush=True)
+            print(for_terminal(view.state_change(rt, now)), file=sys.stderr, flush=True)
             state = now
 
 
@@ -440,5 +435,5 @@ def cmd_replay(args: argparse.Namespace) -> int:
     elif result.get("accepted"):
         print(f"replayed {args.dead_letter_id} as event {result['event_id']}")
     else:
-        print(f"pdk replay: refused ({result.get('reason')}): {result.get('message')}", file=sys.stderr)
+        print(for_terminal(f"pdk replay: refused ({result.get('reason')}): {result.get('message')}"), file=sys.stderr)
     return EXIT_OK if result.get("accepted") else EXIT_USER

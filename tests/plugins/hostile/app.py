@@ -175,6 +175,15 @@ def unshowable(kind: str = "str") -> str:
 
 
 @plugin.tool
+def shout(text: str, fail: bool = False) -> ToolOutput:
+    """Return (or raise, with `fail`) `text` verbatim as the summary, the content and the
+    error message: terminal escape sequences included, for the CLI's terminal guard."""
+    if fail:
+        raise ToolError(text, details={"echo": text})
+    return ToolOutput(summary=text, content={"echo": text})
+
+
+@plugin.tool
 def abort() -> str:
     """Abort the interpreter (a wasm trap: no Python handler runs)."""
     os.abort()
