@@ -26,12 +26,23 @@ def _print_json(doc: Any) -> None:
     print(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
+def progress_renderer() -> Any:
+    """Progress of slow steps, on stderr (a live line on a TTY, start and end lines elsewhere)."""
+    from pdk.host.progress import StreamRenderer
+
+    return StreamRenderer(sys.stderr)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from generator.build import build
     from generator.diagnose import BuildError
 
     try:
-        result = build(args.dir, check_only=args.check, force=args.force, progress=None if args.json else sys.stderr)
+        result = build(args.dir, check_only=args.check, force=args.force, progress=progress_renderer())
+        if getattr(args, "precompile", False) and not args.check:
+            from pdk.host.compiler import precompile_package
+
+            precompile_package(args.dir, progress=progress_renderer())
     except BuildError as exc:
         if args.json:
             _print_json({"ok": False, "error": {"kind": exc.kind, "message": exc.message}})
@@ -111,7 +122,8 @@ def cmd_call(args: argparse.Namespace) -> int:
         deadline_s=args.deadline or InstanceLimits().deadline_s,
         memory_bytes=(args.memory_mib * 1048576) if args.memory_mib else InstanceLimits().memory_bytes,
     )
-    with Host(limits=limits) as host:
+    # Dev-time: fast-tier code at once; optimized code compiled by a detached process.
+    with Host(limits=limits, compile="tiered", upgrade="process", progress=progress_renderer()) as host:
         plugin = _load_plugin(host, args)
         result = plugin.call_tool(args.tool, raw)
     if args.json:

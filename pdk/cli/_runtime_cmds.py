@@ -22,7 +22,7 @@ from typing import Any
 from pdk._terminal import for_terminal
 
 from . import _runtime_view as view
-from ._plugin_cmds import EXIT_OK, EXIT_USER, UserError, _load_plugin, _print_json
+from ._plugin_cmds import EXIT_OK, EXIT_USER, UserError, _load_plugin, _print_json, progress_renderer
 
 SEND_TIMEOUT_S = 60.0
 EMITTED_DEFAULT_LIMIT = 100
@@ -198,16 +198,19 @@ def _submit_waiting(rt: Any, ingress: str, kind: str, payload: Any, deadline: fl
 
 def cmd_send(args: argparse.Namespace) -> int:
     from pdk.host import Host
+    from pdk.host.progress import step
     from pdk.host.runtime import Refused
 
     payloads = _payloads(args)
-    with Host() as host:
+    progress = progress_renderer()
+    with Host(compile="tiered", upgrade="process", progress=progress) as host:
         plugin = _load_plugin(host, args)
         rt = _runtime(plugin, args)
         kind = _check_ingress(rt, args.ingress, args.kind)
         finals: dict[str, dict[str, Any]] = {}
         rt.on_outcome(lambda record: finals.__setitem__(record["event_id"], record))
-        start_doc = rt.start()
+        with step(progress, "start", f"starting {rt.manifest.id}", show_after_s=1.0):
+            start_doc = rt.start()
         if start_doc["lifecycle"]["state"] != "running":
             rt.stop()
             if args.json:
@@ -321,11 +324,14 @@ def _say(line: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pdk.host import Host
+    from pdk.host.progress import step
     from pdk.host.control import ControlError, ControlServer, default_control_path
     from pdk.host.sources import HttpIngressServer, RouteConflict, has_http_ingress, timers_for, websocket_driver_for
 
     started = time.monotonic()
-    with Host() as host, _Stopper() as stopper:
+    progress = progress_renderer()
+    # A long-running host: fast-tier code at once, optimized code compiled by a thread.
+    with Host(compile="tiered", upgrade="thread", progress=progress) as host, _Stopper() as stopper:
         plugin = _load_plugin(host, args)
         rt = _runtime(plugin, args)
         try:
@@ -344,7 +350,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 http.stop()
             raise UserError(exc.message) from None
         try:
-            doc = rt.start()
+            with step(progress, "start", f"starting {rt.manifest.id}", show_after_s=1.0):
+                doc = rt.start()
             _started(rt, doc)
             if http is not None:
                 http.start()
