@@ -9,9 +9,11 @@ the fixture `use`s the real contract; componentize-py resolves it from a second
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import math
 import shutil
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,8 +24,8 @@ import pytest
 from wasmtime import Engine, Store, WasiConfig
 from wasmtime.component import Component, Func, FuncType, Instance, Linker, Record, ValType, Variant
 
-from pdk.host._fastcall import BoundFastCall, bind_export
-from pdk.host.codec import Case, CodecError, Err, FuncCodec, Ok, Some, decode, encode
+from pdk.host._fastcall import ENV_CODEC, BoundFastCall, FastCall, PlainCall, Unsupported, _compile, bind_export
+from pdk.host.codec import Case, CodecError, Err, FuncCodec, Ok, Plan, Some, decode, encode, plan_for
 
 pytestmark = pytest.mark.slow
 
@@ -594,3 +596,157 @@ def test_host_import_direction(engine: Engine, component: Component) -> None:
     assert write.encode_result(Ok()) is None
     log = interface_items(engine, component, "yoi:host/log@2.0.0", imported=True)
     assert FuncCodec(log["write"]).encode_result(None) is None
+
+
+# ------------------------------------------- fast path (pdk/host/_fastcall.py)
+
+
+UNICODE = ["", "é", "😀", "a\x00b", "e\u0301", "שלום", "\U0010ffff", "x" * 70_000]
+
+
+@pytest.mark.parametrize("text", UNICODE, ids=lambda t: f"len{len(t)}")
+def test_edge_strings_both_paths(echo: Echo, text: str) -> None:
+    roundtrip(echo, "echo-strings", [text, text])
+    roundtrip(echo, "echo-tool-call", {"tool": text, "input_json": text, "call_id": text})
+    roundtrip(echo, "echo-event", event(Case("text", text), correlation_id=text))
+    roundtrip(echo, "echo-nested", Some(text))
+
+
+def test_edge_numbers_both_paths(echo: Echo) -> None:
+    for number in (math.nan, -math.nan, math.inf, -math.inf, -0.0, 0.0, 5e-324, 1.7976931348623157e308):
+        roundtrip(echo, "echo-f64", number)
+    for number in (math.nan, math.inf, -math.inf, -0.0, 0.5, 3.4028234663852886e38):
+        roundtrip(echo, "echo-f32", number)
+    assert same(echo.call("echo-f32", 1e-50), 0.0)  # below f32's range: rounds to zero on both paths
+    assert same(echo.call("echo-f64", 2**53), float(2**53))
+    for value in (0, 1, 2**32 - 1):
+        roundtrip(echo, "echo-opt-u32", value)
+    roundtrip(echo, "echo-entries", [{"name": "big", "kind": "other", "size": 2**64 - 1}])
+    roundtrip(echo, "echo-event", {**event(Case("empty")), "created_at_ms": 2**64 - 1, "attempt": 2**32 - 1})
+
+
+@pytest.mark.parametrize("size", [0, 1, 255, 65_536, 1 << 20])
+def test_binary_payloads_both_paths(echo: Echo, size: int) -> None:
+    data = bytes(i % 256 for i in range(size))
+    roundtrip(echo, "echo-u8list", data)
+    roundtrip(echo, "echo-payload", Case("binary", data))
+    roundtrip(echo, "echo-read-result", Ok(data))
+    assert same(echo.call("echo-u8list", memoryview(data)), data)
+
+
+def test_many_commands_and_nesting_both_paths(echo: Echo) -> None:
+    commands = [{"id": f"c{i}", "kind": COMMAND_KINDS[i % len(COMMAND_KINDS)]} for i in range(200)]
+    roundtrip(echo, "echo-output", {"data_json": "", "commands": commands})
+    for value in (Ok(None), Ok(""), Ok("x")):
+        roundtrip(echo, "echo-opt-result", value)
+    err = Err(plugin_error("timeout", details=""))  # only the fast path can send it (see above)
+    assert same(echo.fast_call("echo-opt-result", err), err)
+    for flags in (frozenset({"read", "write"}), frozenset({"write", "exec_code"})):
+        roundtrip(echo, "echo-flags", flags)
+    assert same(echo.call("echo-flags", ["read", "read", "exec-code"]), frozenset({"read", "exec_code"}))
+    assert same(echo.call("echo-tuple", ["a", 1, False]), ("a", 1, False))  # a list for a tuple
+    assert same(echo.call("echo-strings", ("a", "b")), ["a", "b"])  # a tuple for a list
+
+
+def test_fast_path_encode_errors_match_the_codec(echo: Echo) -> None:
+    """Every refused value raises the codec's own CodecError on both paths (`Echo.call`
+    compares the messages), and the instance stays healthy."""
+    bad = [
+        ("echo-command", ws_command(5), "$.c.kind.websocket_send.connection: expected string, got int"),
+        ("echo-command", {"id": "1"}, "$.c: missing field 'kind'"),
+        ("echo-command", {**ws_command("c"), "extra": 1}, "$.c: unexpected field(s) 'extra'"),
+        ("echo-event", {**event(Case("empty")), "attempt": -1}, "$.e.attempt: -1 out of range for u32"),
+        ("echo-event", {**event(Case("empty")), "attempt": True}, "$.e.attempt: expected u32, got bool"),
+        ("echo-event", event(Case("text", "\ud800")), "$.e.payload.text: string is not valid UTF-8"),
+        ("echo-event", event(Case("empty", "x")), "$.e.payload: case 'empty' has no payload"),
+        ("echo-ints", (0,) * 8 + ("\ud800",), "$.t[8]: char must be a Unicode scalar value"),
+        ("echo-f32", 1e39, "$.x: 1e+39 out of range for f32"),
+        ("echo-f64", 10**400, "$.x: "),
+        ("echo-flags", {"read", "fly"}, "$.f: unknown flag 'fly'"),
+        ("echo-enums", ("nope",) * 6, "$.t[0]: unknown enum name 'nope'"),
+        ("echo-unit-result", Ok(1), "$.r: case 'ok' has no payload"),
+        ("echo-tool-result", {"summary": "x"}, "$.r: expected Ok(value) or Err(value)"),
+        ("echo-u8list", [1, 2], "$.b: expected list<u8> (bytes), got list"),
+        ("echo-nested", Some(Some(3)), "$.o: expected string, got int"),
+    ]
+    for name, value, message in bad:
+        with pytest.raises(CodecError) as caught:
+            echo.call(name, value)
+        assert str(caught.value).startswith(message), (name, str(caught.value))
+    with pytest.raises(CodecError, match=r"expected 1 argument"):
+        echo.call("echo-f64", 1.0, 2.0)
+    roundtrip(echo, "echo-command", ws_command("still fine"))
+
+
+def test_fast_and_plain_callers(echo: Echo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bind_export` picks the fast path by default, the plain one for
+    `YOI_PDK_CODEC=plain`, and reuses the converters compiled for the component."""
+    key, func = (ECHO, "echo-event"), echo.func("echo-event")
+    fast = bind_export(echo.component, key, func, echo.store)
+    assert isinstance(fast, BoundFastCall) and fast.mode == "fast"
+    assert bind_export(echo.component, key, func, echo.store).fast is fast.fast  # compiled once
+    monkeypatch.setenv(ENV_CODEC, "plain")
+    plain = bind_export(echo.component, key, func, echo.store)
+    assert isinstance(plain, PlainCall) and plain.mode == "plain"
+    assert same(plain(event(Case("json", "{}"))), fast(event(Case("json", "{}"))))
+
+
+def test_a_type_without_fast_converter_falls_back(types: dict[str, Any]) -> None:
+    class Opaque(Plan):
+        wit = "resource"
+
+    codec = FuncCodec(types["echo-f64"])
+    codec.params = (("x", Opaque()),)
+    with pytest.raises(Unsupported):
+        FastCall(codec)
+
+
+# A C value written by hand, as wasmtime would return it: kind byte, 7 bytes padding,
+# payload. The lifters only read it, so Python-owned memory stands in for wasmtime's.
+_KEEP: list[Any] = []
+
+
+def c_bytes(raw: bytes) -> tuple[int, int]:
+    buf = ctypes.create_string_buffer(raw, max(len(raw), 1))
+    _KEEP.append(buf)
+    return len(raw), ctypes.addressof(buf)
+
+
+def c_val(kind: int, *words: int) -> bytes:
+    return struct.pack("<B7x" + "Q" * len(words), kind, *words).ljust(32, b"\0")
+
+
+def lift_of(types: dict[str, Any], name: str) -> Any:
+    fty = types[name]
+    return _compile(plan_for(fty.result))[1]
+
+
+STRING, LIST, RECORD, VARIANT, ENUM, CHAR, U8, BOOL = 12, 13, 14, 16, 17, 11, 2, 0
+
+
+@pytest.mark.parametrize(
+    ("func_name", "value", "message"),
+    [
+        ("echo-strings", c_val(LIST, 1, c_bytes(c_val(STRING, *c_bytes(b"\xff\xfe")))[1]), r"^\$\[0\]: the guest returned a string that is not valid UTF-8"),
+        ("echo-strings", c_val(STRING, *c_bytes(b"x")), r"kind 12 where list<string> was expected"),
+        ("echo-f64", c_val(BOOL), r"kind 0 where f64 was expected"),
+        ("echo-ints", c_val(15, 9, c_bytes(b"".join([c_val(U8)] * 8 + [c_val(CHAR, 0xD800)]))[1]), r"^\$\[1\]: the guest returned a value of kind 2 where s8"),
+        ("echo-entries", c_val(LIST, 1, c_bytes(c_val(RECORD, 2, 0))[1]), r"^\$\[0\]: the guest returned a record of 2 fields, expected 3"),
+        ("echo-u8list", c_val(LIST, 2, c_bytes(c_val(U8, 1) + c_val(BOOL, 1))[1]), r"list<u8> with elements of another kind"),
+        ("echo-payload", c_val(VARIANT, *c_bytes(b"nope"), 0), r"unknown variant case b'nope'"),
+        ("echo-payload", c_val(VARIANT, *c_bytes(b"text"), 0), r"case 'text' without its payload"),
+        ("echo-enums", c_val(15, 6, c_bytes(c_val(ENUM, *c_bytes(b"gone")) * 6)[1]), r"^\$\[0\]: the guest returned an unknown enum name b'gone'"),
+        ("echo-flags", c_val(20, 1, c_bytes(struct.pack("<QQ", *c_bytes(b"fly")))[1]), r"unknown flag name"),
+        ("echo-unit-result", c_val(BOOL), r"kind 0 where result<_, _> was expected"),
+    ],
+    ids=lambda x: x if isinstance(x, str) and x.startswith("echo") else "",
+)
+def test_malformed_guest_results_are_typed_errors(types: dict[str, Any], func_name: str, value: bytes, message: str) -> None:
+    with pytest.raises(CodecError, match=message):
+        lift_of(types, func_name)(value, 0)
+
+
+def test_char_out_of_range_is_a_typed_error(types: dict[str, Any]) -> None:
+    ints = [c_val(U8), c_val(1), c_val(4), c_val(3), c_val(6), c_val(5), c_val(8), c_val(7), c_val(CHAR, 0x110000)]
+    with pytest.raises(CodecError, match=r"^\$\[8\]: the guest returned 0x110000 for a char"):
+        lift_of(types, "echo-ints")(c_val(15, 9, c_bytes(b"".join(ints))[1]), 0)
