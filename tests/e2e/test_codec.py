@@ -684,7 +684,8 @@ def test_fast_and_plain_callers(echo: Echo, monkeypatch: pytest.MonkeyPatch) -> 
     key, func = (ECHO, "echo-event"), echo.func("echo-event")
     fast = bind_export(echo.component, key, func, echo.store)
     assert isinstance(fast, BoundFastCall) and fast.mode == "fast"
-    assert bind_export(echo.component, key, func, echo.store).fast is fast.fast  # compiled once
+    again = bind_export(echo.component, key, func, echo.store)
+    assert isinstance(again, BoundFastCall) and again.fast is fast.fast  # compiled once
     monkeypatch.setenv(ENV_CODEC, "plain")
     plain = bind_export(echo.component, key, func, echo.store)
     assert isinstance(plain, PlainCall) and plain.mode == "plain"
