@@ -8,9 +8,10 @@ from __future__ import annotations
 import ast
 import importlib.machinery
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
+
+from pdk.package.errors import PdkError
 
 # Module names componentize-py generates for the bindings; an app module with one of
 # these names shadows (or is shadowed by) the generated code.
@@ -20,15 +21,15 @@ RESERVED_MODULES = frozenset(
 WORLD_NAMES = frozenset({"tool", "service", "ingress", "plugin"})
 
 
-@dataclass
-class BuildError(Exception):
-    """An error the plugin author can fix. `kind` is a stable snake_case code."""
+class BuildError(PdkError):
+    """An error the plugin author can fix. `kind` (= `code`) is a stable snake_case code."""
 
-    kind: str
-    message: str
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message, code=kind)
 
-    def __str__(self) -> str:
-        return self.message
+    @property
+    def kind(self) -> str:
+        return self.code_text
 
 
 def check_module_name(module: str) -> None:

@@ -15,6 +15,8 @@ from typing import Any, Mapping
 
 import yaml  # type: ignore[import-untyped]
 
+from pdk.package.errors import PdkError
+
 from ._resources import templates_dir
 from .answers import write_answers
 from .requirement import installed_requirement
@@ -23,8 +25,10 @@ from .template_repo import TAG_PREFIX, tree_version
 KINDS = ("tool", "service", "ingress")
 
 
-class ScaffoldError(Exception):
+class ScaffoldError(PdkError):
     """A request `pdk new` refuses (the user's to fix); one line, no traceback."""
+
+    default_code = "scaffold_refused"
 
 
 @dataclass(frozen=True)

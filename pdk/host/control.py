@@ -23,6 +23,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from pdk.package.errors import PdkError
+
 CONTROL_REQUEST_MAX_BYTES = 4096
 CONTROL_RESPONSE_MAX_BYTES = 16 * 1024 * 1024
 CONTROL_TIMEOUT_S = 10.0
@@ -30,17 +32,17 @@ SOCKET_SUFFIX = ".sock"
 _UNIX_PATH_MAX = 104  # the smallest sun_path among the platforms we run on (macOS), minus NUL
 
 
-class ControlError(Exception):
+class ControlError(PdkError):
     """A typed error answered to (or received from) a control client."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
 
 
-class ControlUnavailable(Exception):
+class ControlUnavailable(PdkError):
     """Nothing answers at a control socket path (no `pdk run` there)."""
+
+    default_code = "control_unavailable"
 
 
 Dispatch = Callable[[dict[str, Any]], Any]

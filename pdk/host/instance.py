@@ -28,6 +28,7 @@ from pdk.limits import (
     MEMORY_DEFAULT_BYTES,
     MEMORY_MIN_BYTES,
 )
+from pdk.package.errors import PdkError
 
 from ._fastcall import ExportCall, bind_export
 from .diagnostics import DiagnosticLog, StdioCapture
@@ -67,15 +68,14 @@ class InstanceLimits:
         return self.memory_bytes // self.memories
 
 
-class GuestFault(Exception):
+class GuestFault(PdkError):
     """The guest trapped, ran out of time or fuel; its instance has been discarded.
 
     `kind` is `timeout`, `fuel`, `trap` or `instantiate`."""
 
     def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, code=kind)
         self.kind = kind
-        self.message = message
 
 
 def classify_trap(exc: Exception) -> GuestFault:
