@@ -50,6 +50,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pdk.limits import CONFIG_MAX_BYTES, PLUGIN_ID_MAX_LEN
+from pdk.package.errors import PdkError
 
 from .targets import MatchResult, Target, TargetError, match_url, parse_targets
 
@@ -91,17 +92,19 @@ class GrantsErrorCode(str, Enum):
     DUPLICATE = "duplicate"
 
 
-class GrantsError(Exception):
+class GrantsError(PdkError):
     """A malformed grants file. `code` is a GrantsErrorCode; the message names the file
     and the key (`grants.toml: plugins[0].request[1].port: ...`)."""
 
     def __init__(self, code: GrantsErrorCode, message: str, *, source: str = "", key: str = "") -> None:
-        self.code = code
+        where = ": ".join(part for part in (source, key) if part)
+        super().__init__(message, code=code, text=f"{where}: {message}" if where else message)
+        self.code: GrantsErrorCode = code
         self.source = source
         self.key = key
-        self.message = message
-        where = ": ".join(part for part in (source, key) if part)
-        super().__init__(f"{where}: {message}" if where else message)
+
+    def json_fields(self) -> dict[str, Any]:
+        return {k: v for k, v in (("source", self.source), ("key", self.key)) if v}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Any, Callable, TextIO
 import wasmtime
 
 from pdk.errors import ErrorCode
+from pdk.package.errors import PdkError
 from pdk.package.manifest import Manifest, Problem
 
 from .codec import CodecError
@@ -41,15 +42,18 @@ from .tools import TOOLS_IFACE, ToolResult, codec_result, error_result, fault_re
 from .world import ComponentShape, check_world, component_shape
 
 
-class PluginRefused(Exception):
+class PluginRefused(PdkError):
     """A package the host will not run: world mismatch, bad imports, no grant.
 
     `problems` lists every finding; `code` is a stable snake_case reason."""
 
     def __init__(self, code: str, message: str, problems: list[Problem] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
+        self.code: str = code
         self.problems = problems or []
+
+    def json_fields(self) -> dict[str, Any]:
+        return {"problems": [p.to_json() for p in self.problems]} if self.problems else {}
 
 
 @dataclass

@@ -24,6 +24,7 @@ from pdk.limits import (
     WEBSOCKET_CONNECTIONS_MAX,
     WEBSOCKET_SUBPROTOCOLS_MAX,
 )
+from pdk.package.errors import PdkError
 
 SCHEMA_VERSION = 2
 RUNTIME_KIND = "wasm-component"
@@ -65,9 +66,15 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
 
+    def to_json(self) -> dict[str, str]:
+        """`{"path", "message"}` of the finding."""
+        return {"path": self.path, "message": self.message}
 
-class ManifestError(Exception):
+
+class ManifestError(PdkError):
     """A manifest that cannot be used. `problems` lists every finding."""
+
+    default_code = "invalid_manifest"
 
     def __init__(self, problems: list[Problem], source: str = "plugin.toml") -> None:
         self.problems = problems
@@ -75,6 +82,9 @@ class ManifestError(Exception):
         first = str(problems[0]) if problems else "invalid manifest"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(f"{source}: {first}{more}")
+
+    def json_fields(self) -> dict[str, Any]:
+        return {"problems": [p.to_json() for p in self.problems]}
 
 
 @dataclass(frozen=True)

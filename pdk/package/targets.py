@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pdk.package.errors import PdkError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 HTTP_SCHEMES: frozenset[str] = frozenset({"http", "https"})
@@ -57,17 +59,16 @@ _DECODED_BYTES = frozenset({0x2E, 0x2F}) | frozenset(ord(c) for c in _UNRESERVED
 _CONTROL_OR_SPACE_RE = re.compile(r"[\x00-\x20\x7f]")
 
 
-class TargetError(ValueError):
+class TargetError(PdkError, ValueError):
     """A target mapping (from a manifest or a grants file) is malformed.
 
     `code` is one of `unknown_key`, `missing_key`, `invalid_value`; `key` names the
     offending key so that callers can prefix their own location (file, table index)."""
 
     def __init__(self, code: str, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}" if key else message)
-        self.code = code
+        super().__init__(message, code=code, text=f"{key}: {message}" if key else message)
+        self.code: str = code
         self.key = key
-        self.message = message
 
 
 class UrlError(ValueError):
