@@ -45,6 +45,13 @@ def _isolated_compile_cache(session_dir: Path) -> Iterator[None]:
         os.environ["YOI_PDK_CACHE_DIR"] = old
 
 
+@pytest.fixture(autouse=True)
+def _isolated_state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `pdk run` keeps durable state under $XDG_STATE_HOME: never the user's, and a
+    # fresh one per test, so that no test sees another's events or dead letters.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+
+
 @pytest.fixture(scope="session")
 def built_plugin(session_dir: Path) -> Callable[[str], Path]:
     built: dict[str, Path] = {}

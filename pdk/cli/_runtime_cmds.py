@@ -3,8 +3,11 @@ Service/Ingress runtime from the command line.
 
 `send` runs a plugin for the length of a few manual events; `run` is a foreground
 host (service, timers, HTTP listener) serving its status on a local control socket
-that `status`, `dead-letters` and `replay` talk to. Output formatting lives in
-`_runtime_view`."""
+that `status`, `dead-letters` and `replay` talk to. `run` keeps its state in a
+SQLite store (`--state`, default per plugin under the user's state directory), so
+accepted events, dead letters and emitted events outlive a restart or a crash;
+`status --state` and `dead-letters --state` read such a store without a host.
+Output formatting lives in `_runtime_view`."""
 
 from __future__ import annotations
 
@@ -39,10 +42,12 @@ def _add_plugin_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, metavar="JSON", help="the service config: a JSON object, or @FILE (default: the grant's config)")
 
 
-def _add_control_args(p: argparse.ArgumentParser) -> None:
+def _add_control_args(p: argparse.ArgumentParser, *, offline: bool = False) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--control", default=None, metavar="PATH", help="control socket of a running `pdk run`")
     g.add_argument("--id", default=None, metavar="PLUGIN_ID", help="the plugin id of a running `pdk run` (its default control socket)")
+    if offline:
+        g.add_argument("--state", default=None, metavar="PATH", help="read this state store file directly, without a running host (read-only)")
 
 
 def add_parsers(sub: Any) -> None:
@@ -61,15 +66,23 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--http-port", type=int, default=0, metavar="N", help="port of the loopback HTTP ingress listener (default 0: a free port)")
     p.add_argument("--control", default=None, metavar="PATH", help="control socket path (default: in the runtime dir, named after the plugin id)")
     p.add_argument("--drain-deadline", type=float, default=None, metavar="S", help="seconds to drain the queue on stop (default 5)")
+    p.add_argument(
+        "--state",
+        default=None,
+        metavar="PATH",
+        help="state store (SQLite) keeping accepted events, dead letters and emitted events across restarts "
+        "(default: $XDG_STATE_HOME/yoi-pdk/<plugin-id>/state.sqlite3); :memory: keeps nothing",
+    )
+    p.add_argument("--state-sync", choices=("normal", "full"), default="normal", help="normal: survives a crash of the process; full: also a power loss, slower (docs/runtime.md)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("status", help="print the status of a running `pdk run`")
-    _add_control_args(p)
+    p = sub.add_parser("status", help="print the status of a running `pdk run` (or of a state store: --state)")
+    _add_control_args(p, offline=True)
     p.add_argument("--json", action="store_true", help="print the status document")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("dead-letters", help="list the dead letters of a running `pdk run`")
-    _add_control_args(p)
+    p = sub.add_parser("dead-letters", help="list the dead letters of a running `pdk run` (or of a state store: --state)")
+    _add_control_args(p, offline=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_dead_letters)
 
@@ -106,13 +119,23 @@ def _config(raw: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _runtime(plugin: Any, args: argparse.Namespace, options: Any = None) -> Any:
+def _runtime(plugin: Any, args: argparse.Namespace, options: Any = None, *, state: Any = None, state_sync: str = "normal") -> Any:
+    """The runtime; `state` None keeps nothing (`pdk send`), else a store path."""
     from pdk.host.runtime import ServiceRuntime
+    from pdk.host.runtime.store import StoreError
 
     try:
-        return ServiceRuntime(plugin, _config(args.config), options)
+        return ServiceRuntime(plugin, _config(args.config), options, state=state, state_sync=state_sync)
     except ValueError as exc:  # a tool-only plugin
         raise UserError(f"{exc}; use `pdk call` for tools") from None
+    except StoreError as exc:  # corrupt, locked, read-only: the file is left as it is
+        raise UserError(exc.message) from None
+
+
+def _state_path(args: argparse.Namespace, plugin_id: str) -> str:
+    from pdk.host.runtime.store import default_state_path
+
+    return str(args.state) if args.state else str(default_state_path(plugin_id))
 
 
 def _started(rt: Any, doc: dict[str, Any]) -> None:
@@ -333,7 +356,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # A long-running host: fast-tier code at once, optimized code compiled by a thread.
     with Host(compile="tiered", upgrade="thread", progress=progress) as host, _Stopper() as stopper:
         plugin = _load_plugin(host, args)
-        rt = _runtime(plugin, args)
+        _refuse_if_running(Path(args.control) if args.control else default_control_path(plugin.manifest.id))
+        rt = _runtime(plugin, args, state=_state_path(args, plugin.manifest.id), state_sync=args.state_sync)
         try:
             timers = timers_for(rt)
             websocket = websocket_driver_for(rt)  # registers its executor and sources now
@@ -370,10 +394,26 @@ def cmd_run(args: argparse.Namespace) -> int:
                 timer.stop()
             if websocket is not None:
                 websocket.stop()  # clean close (1001), no events
-            final = rt.stop(args.drain_deadline) if args.drain_deadline is not None else rt.stop()
+            final = rt.close(args.drain_deadline) if args.drain_deadline is not None else rt.close()
             control.close()
     _say(view.run_summary(final, time.monotonic() - started, stopper.signal))
     return EXIT_OK if final["lifecycle"]["state"] == "stopped" else EXIT_USER
+
+
+def _refuse_if_running(control_path: Path) -> None:
+    """A host of this plugin already answers: say so before its state store (which
+    it holds) is reported as locked."""
+    from pdk.host.control import ControlError, ControlUnavailable, call
+
+    if not control_path.is_socket():
+        return
+    try:
+        call(control_path, {"op": "ping"}, timeout_s=2.0)
+    except ControlUnavailable:
+        return  # stale; the control server removes it
+    except ControlError:
+        pass
+    raise UserError(f"another host is already running at {control_path}")
 
 
 def _foreground(rt: Any, stopper: _Stopper) -> None:
@@ -417,7 +457,26 @@ def _ask(args: argparse.Namespace, request: dict[str, Any]) -> Any:
         raise UserError(f"{exc.code}: {exc.message}") from None
 
 
+def _inspect(args: argparse.Namespace) -> dict[str, Any]:
+    """`--state PATH`: the store read directly (read-only), without a running host."""
+    from pdk.host.runtime.store import StoreError, inspect_store
+
+    try:
+        return inspect_store(args.state)
+    except StoreError as exc:
+        hint = " (a running host holds it: ask it with --id or --control instead)" if exc.code == "locked" else ""
+        raise UserError(exc.message + hint) from None
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    if getattr(args, "state", None):
+        seen = _inspect(args)
+        seen.pop("dead_letter_list")
+        if args.json:
+            _print_json(seen)
+        else:
+            print("\n".join(view.store_lines(seen)))
+        return EXIT_OK
     doc = _ask(args, {"op": "status"})
     if args.json:
         _print_json(doc)
@@ -427,7 +486,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
-    letters = _ask(args, {"op": "dead_letters"})
+    letters = _inspect(args)["dead_letter_list"] if getattr(args, "state", None) else _ask(args, {"op": "dead_letters"})
     if args.json:
         _print_json(letters)
     else:

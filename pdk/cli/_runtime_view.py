@@ -105,8 +105,51 @@ def run_banner(rt: Any, doc: dict[str, Any], http: Any, timers: Sequence[Any], c
         for name, conn in sorted(websocket.status().items()):
             denied = f" (denied: {conn['last_error']})" if conn["state"] == "denied" else ""
             lines.append(f"websocket: {name} -> {conn['url']} for ingress {conn['ingress']}{denied}")
+    store = doc.get("store")
+    if store:
+        lines.append(state_banner(store))
     lines.append(f"control: {control_path}")
     lines.append("press Ctrl-C to stop")
+    return lines
+
+
+def _size(n: int) -> str:
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def state_banner(store: dict[str, Any]) -> str:
+    if not store.get("durable"):
+        return "state: in memory (nothing outlives this process)"
+    line = f"state: {store['path']} (synchronous={store.get('synchronous')})"
+    rec = store.get("recovery") or {}
+    if rec.get("pending"):
+        line += f"; recovered {rec['pending']} pending events: {rec['requeued']} queued again"
+        if rec.get("dead_lettered"):
+            line += f", {rec['dead_lettered']} dead-lettered"
+        if rec.get("digest_changed"):
+            line += " (the plugin was rebuilt: they go to this build)"
+    return line
+
+
+def store_line(store: dict[str, Any]) -> str:
+    """The store's counts and size, one line (status)."""
+    if not store.get("durable"):
+        return "store: in memory"
+    dropped = {k: v for k, v in (store.get("dropped") or {}).items() if v}
+    line = (
+        f"store: {store['path']}, {_size(int(store.get('size_bytes', 0)))}: {store.get('pending', 0)} pending, "
+        f"{store.get('handled', 0)} handled, {store.get('dead_letters', 0)} dead letters, {store.get('emitted', 0)} emitted"
+    )
+    if dropped:
+        line += f" (dropped {_compact(dropped)})"
+    return line
+
+
+def store_lines(store: dict[str, Any]) -> list[str]:
+    """A store read with `--state` (no running host)."""
+    lines = [f"{store.get('plugin_id')}: state store, {store.get('runs', 0)} runs, last digest {store.get('digest') or '-'}", store_line({**store, "durable": True})]
     return lines
 
 
@@ -181,6 +224,15 @@ def status_lines(doc: dict[str, Any]) -> list[str]:
         lines.append(f"plugin status: {'healthy' if ps.get('healthy') else 'UNHEALTHY'} {_compact(ps.get('data'))} ({ps.get('source')}, {_ago(ps.get('at_ms'))})")
     dl = doc.get("dead_letters", {})
     lines.append(f"dead letters: {dl.get('count', 0)}/{dl.get('capacity', 0)}" + (f" ({dl['evicted']} evicted)" if dl.get("evicted") else ""))
+    store = doc.get("store")
+    if store:
+        lines.append(store_line(store))
+        rec = store.get("recovery") or {}
+        if rec.get("pending"):
+            changed = ", accepted by an earlier build (the plugin was rebuilt): delivered to this one" if rec.get("digest_changed") else ""
+            lines.append(f"  recovered at start: {rec['pending']} pending events, {rec['requeued']} queued again, {rec['dead_lettered']} dead-lettered{changed}")
+        if store.get("last_error"):
+            lines.append(f"  store error: {_error(store['last_error'])}")
     if life.get("last_error"):
         lines.append(f"last error ({life['last_error'].get('during', '?')}): {_error(life['last_error'])}")
     sources = doc.get("sources") or {}
