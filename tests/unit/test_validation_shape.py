@@ -146,3 +146,44 @@ def test_paths_quote_keys_that_are_not_identifiers() -> None:
     assert path_of(["items", 2, "name"]) == "$.items[2].name"
     assert path_of(["a b", 0]) == '$["a b"][0]'
     assert path_of([]) == "$"
+
+
+INGRESS_MANIFEST = """
+schema_version = 2
+id = "p"
+name = "P"
+version = "0.1.0"
+description = "payload schema wording"
+surfaces = ["services", "ingresses"]
+host_apis = ["log"]
+
+[runtime]
+kind = "wasm-component"
+world = "service"
+component = "build/p.wasm"
+
+[[services]]
+name = "p"
+
+[[ingresses]]
+name = "orders"
+sources = ["manual"]
+event_kinds = ["order"]
+payload_schema = { type = "object", properties = { id = { type = "integer" }, note = { type = "string" } }, required = ["id"], additionalProperties = false }
+"""
+
+
+def test_ingress_payloads_get_the_same_wording() -> None:
+    from pdk.host.codec import Case
+    from pdk.host.runtime.intake import Intake
+    from pdk.host.runtime.model import Refused
+    from pdk.package.manifest import parse_manifest_text
+
+    intake = Intake(parse_manifest_text(INGRESS_MANIFEST))
+    refused = intake.check("orders", "order", Case("json", json.dumps({"id": "7", "note": 3, "x": 1})), "manual")
+    assert isinstance(refused, Refused) and refused.reason == "invalid_payload"
+    assert refused.message == (
+        "the payload does not match the schema of ingress 'orders': "
+        '$: unexpected property "x" (and 2 more)'
+    )
+    assert intake.check("orders", "order", Case("json", json.dumps({"id": 7})), "manual") == len(json.dumps({"id": 7}))

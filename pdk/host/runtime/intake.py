@@ -12,13 +12,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
-
+from pdk._validation import validation_message
 from pdk.limits import EVENT_PAYLOAD_MAX_BYTES
 from pdk.package.manifest import HandlerDecl, Manifest
 
 from ..codec import Case
 from ..redact import bound_text
+from ..schema_check import schema_problems, schema_validator
 from .model import PAYLOAD_TAGS, Refused
 
 MESSAGE_MAX_BYTES = 1024
@@ -77,11 +77,6 @@ def payload_size(payload: Case) -> int:
     return len(value.encode("utf-8"))
 
 
-def _schema_message(error: jsonschema.ValidationError) -> str:
-    path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    return f"{path}: {error.message}"
-
-
 class Intake:
     """The submit checks of one plugin's manifest. Validators are compiled once."""
 
@@ -95,7 +90,7 @@ class Intake:
         for decl in manifest.ingresses:
             schema = decl.raw.get("payload_schema")
             if isinstance(schema, dict):
-                self._validators[decl.name] = jsonschema.Draft202012Validator(schema)
+                self._validators[decl.name] = schema_validator(schema)
 
     def check(self, ingress: str, kind: str, payload: Case, source: str, *, any_source: bool = False) -> int | Refused:
         """The payload's size in bytes when the event may be queued, else why not.
@@ -120,9 +115,11 @@ class Intake:
             except ValueError as exc:
                 return _refused("invalid_payload", f"the JSON payload does not parse: {exc}")
             validator = self._validators.get(ingress)
-            if validator is not None and not validator.is_valid(data):
-                errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-                return _refused("invalid_payload", f"the payload does not match the schema of ingress {ingress!r}: {_schema_message(errors[0])}")
+            problems = schema_problems(validator, data) if validator is not None else None
+            if problems is not None:
+                # The one wording of validation errors (pdk._validation), as for tool inputs.
+                message = validation_message(problems.items, problems.total)
+                return _refused("invalid_payload", f"the payload does not match the schema of ingress {ingress!r}: {message}")
         return size
 
     def _source_allowed(self, decl: HandlerDecl, source: str) -> bool:
