@@ -43,22 +43,35 @@ def from_direct_url(direct_url: dict[str, Any], version: str) -> str:
     return f"{DISTRIBUTION} @ {url}"
 
 
-def installed_requirement() -> str:
-    """The requirement for the yoi-pdk running this code."""
-    try:
-        dist = importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        # Run from a checkout that is not installed (e.g. `python -m pdk.cli` in it).
-        if (_CHECKOUT_ROOT / "pyproject.toml").is_file():
-            return f"{DISTRIBUTION} @ {_CHECKOUT_ROOT.as_uri()}"
-        from pdk import __version__
-
-        return index_range(__version__)
+def _direct_url(dist: importlib.metadata.Distribution) -> dict[str, Any] | None:
     text = dist.read_text("direct_url.json")
-    if not text:
-        return index_range(dist.version)
     try:
-        direct_url = json.loads(text)
+        data = json.loads(text) if text else None
     except ValueError:
-        return index_range(dist.version)
-    return from_direct_url(direct_url if isinstance(direct_url, dict) else {}, dist.version)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def installed_requirement() -> str:
+    """The requirement for the yoi-pdk running this code.
+
+    The distribution is matched to the running code, not just found by name: a checkout
+    run from its own folder also has a `yoi_pdk.egg-info` left by builds, first on
+    `sys.path`, which says nothing about how yoi-pdk was installed."""
+    here = _CHECKOUT_ROOT  # the folder holding generator/: a checkout, or site-packages
+    located: list[importlib.metadata.Distribution] = []
+    for dist in importlib.metadata.distributions(name=DISTRIBUTION):
+        direct = _direct_url(dist)
+        if direct is not None and direct.get("url") == here.as_uri() and isinstance(direct.get("dir_info"), dict):
+            return from_direct_url(direct, dist.version)  # installed from this very folder (editable or not)
+        if Path(str(dist.locate_file(""))).resolve() == here:
+            located.append(dist)
+    if (here / "pyproject.toml").is_file():
+        # A checkout, run in place (not installed, or only a build's egg-info next to it).
+        return f"{DISTRIBUTION} @ {here.as_uri()}"
+    for dist in located:  # the dist-info next to the running code (site-packages)
+        direct = _direct_url(dist)
+        return from_direct_url(direct, dist.version) if direct is not None else index_range(dist.version)
+    from pdk import __version__
+
+    return index_range(__version__)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,7 +48,19 @@ def test_a_direct_url_install_gives_that_place(direct_url: dict[str, object], ex
 
 def test_this_checkouts_install_gives_what_its_direct_url_says() -> None:
     # The development venv (and CI's) has yoi-pdk installed editable from this checkout.
-    text = importlib.metadata.distribution("yoi-pdk").read_text("direct_url.json")
-    assert text is not None
-    assert json.loads(text)["url"] == Path(__file__).resolve().parents[2].as_uri()
-    assert installed_requirement() == f"yoi-pdk @ {Path(__file__).resolve().parents[2].as_uri()}"
+    root = Path(__file__).resolve().parents[2]
+    urls = [json.loads(text)["url"] for d in importlib.metadata.distributions(name="yoi-pdk") if (text := d.read_text("direct_url.json"))]
+    assert urls == [root.as_uri()]
+    assert installed_requirement() == f"yoi-pdk @ {root.as_uri()}"
+
+
+def test_a_builds_egg_info_in_the_checkout_does_not_hide_the_install(tmp_path: Path) -> None:
+    # Run from the checkout's own folder, `sys.path[0]` is the checkout, where
+    # `python -m build` leaves a yoi_pdk.egg-info without direct_url.json.
+    root = Path(__file__).resolve().parents[2]
+    fake = tmp_path / "yoi_pdk.egg-info"
+    fake.mkdir()
+    (fake / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: yoi-pdk\nVersion: 0.1.0\n")
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from generator.requirement import installed_requirement; print(installed_requirement())"
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"yoi-pdk @ {root.as_uri()}"
