@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from pdk.host.grants import ALWAYS_ALLOWED_HOST_APIS, GrantsFile, PluginGrant
-from pdk.host.targets import DEFAULT_PORTS, Target, TargetError, parse_targets, path_within
 from pdk.package.manifest import Manifest
+from pdk.package.targets import DEFAULT_PORTS, Target, path_within
 
 
 @dataclass(frozen=True)
@@ -167,15 +167,8 @@ def _judge(inner: Target, outers: Sequence[Target]) -> tuple[bool, bool, str]:
     return False, overlapping, shown
 
 
-def _parsed(raw: Any) -> tuple[Target, ...]:
-    try:
-        return parse_targets(raw if raw is not None else [])
-    except TargetError:
-        return ()  # the manifest check reports malformed targets itself
-
-
 def _request(manifest: Manifest, grant: PluginGrant) -> list[Finding]:
-    declared = _parsed(manifest.raw.get("request"))
+    declared = manifest.request_targets
     granted = grant.request_targets
     api_granted = "request" in grant.host_apis
     out: list[Finding] = []
@@ -204,12 +197,7 @@ def _request(manifest: Manifest, grant: PluginGrant) -> list[Finding]:
 
 
 def _fs(manifest: Manifest, grant: PluginGrant) -> list[Finding]:
-    raw = manifest.raw.get("fs")
-    declared = {
-        str(e.get("name")): tuple(e.get("operations", []))
-        for e in (raw if isinstance(raw, list) else [])
-        if isinstance(e, dict)
-    }
+    declared = {root.name: root.operations for root in manifest.fs_roots}
     granted = {root.name: root.operations for root in grant.fs_roots}
     api_granted = "fs" in grant.host_apis
     out: list[Finding] = []

@@ -29,7 +29,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +42,10 @@ from pdk.limits import (
     HOST_API_MESSAGE_MAX_BYTES,
 )
 
+from pdk.package.manifest import Manifest
+
 from .codec import Err, Ok
-from .grants import FS_OPERATIONS, GrantSet
+from .grants import GrantSet
 from .redact import bound_text, redact_bounded
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -66,22 +68,6 @@ class DeclaredRoot:
 
     name: str
     operations: tuple[str, ...]
-
-
-def declared_roots_from_manifest(raw: Mapping[str, Any]) -> tuple[DeclaredRoot, ...]:
-    """The `[[fs]]` entries of a manifest mapping (already validated by the manifest
-    parser); malformed entries are skipped, so they can only ever grant less."""
-    items = raw.get("fs", [])
-    roots: list[DeclaredRoot] = []
-    if not isinstance(items, list):
-        return ()
-    for item in items:
-        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
-            continue
-        ops = item.get("operations", [])
-        ops = tuple(op for op in ops if op in FS_OPERATIONS) if isinstance(ops, list) else ()
-        roots.append(DeclaredRoot(item["name"], ops))
-    return tuple(roots)
 
 
 def normalize_relative_path(path: Any, *, directory: bool) -> tuple[str, ...]:
@@ -166,9 +152,9 @@ class FsBackend:
         self.api_declared = api_declared
 
     @classmethod
-    def for_manifest(cls, grants: GrantSet, manifest_raw: Mapping[str, Any]) -> FsBackend:
-        host_apis = manifest_raw.get("host_apis", [])
-        return cls(grants, declared_roots_from_manifest(manifest_raw), api_declared=isinstance(host_apis, list) and "fs" in host_apis)
+    def for_manifest(cls, grants: GrantSet, manifest: Manifest) -> FsBackend:
+        roots = tuple(DeclaredRoot(root.name, root.operations) for root in manifest.fs_roots)
+        return cls(grants, roots, api_declared="fs" in manifest.host_apis)
 
     # -- the three imports ---------------------------------------------------------------------
 

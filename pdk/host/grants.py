@@ -4,7 +4,7 @@ A grant is pinned to a package by id + version + digest; if any of the three dif
 grant contributes nothing at all (DESIGN.md, "Grants"). Authority is the intersection of
 what the manifest declares and what the grant allows; this module parses and validates
 the grants side and answers "is X granted?" for one package. URL matching itself lives in
-`pdk.host.targets`.
+`pdk.package.targets`; dev grants are derived from the typed manifest.
 
 Grants file shape (docs/architecture.md):
 
@@ -49,14 +49,15 @@ from pathlib import Path, PurePath
 from types import MappingProxyType
 from typing import Any
 
-from pdk.limits import CONFIG_MAX_BYTES, PLUGIN_ID_MAX_LEN
+from pdk import _contract
+from pdk.limits import CONFIG_MAX_BYTES
 from pdk.package.errors import PdkError
+from pdk.package.manifest import Manifest
+from pdk.package.targets import MatchResult, Target, TargetError, match_url, parse_targets
 
-from .targets import MatchResult, Target, TargetError, match_url, parse_targets
-
-SURFACES: frozenset[str] = frozenset({"tools", "services", "ingresses"})
-HOST_APIS: frozenset[str] = frozenset({"log", "request", "fs", "websocket"})
-FS_OPERATIONS: frozenset[str] = frozenset({"read", "list", "write"})
+SURFACES: frozenset[str] = frozenset(_contract.SURFACES)
+HOST_APIS: frozenset[str] = frozenset(_contract.HOST_APIS)
+FS_OPERATIONS: frozenset[str] = frozenset(_contract.FS_OPERATIONS)
 # `log` is always allowed to a running plugin (docs/architecture.md): it is bounded and
 # never fails, and a plugin that cannot explain itself is harder to operate.
 ALWAYS_ALLOWED_HOST_APIS: frozenset[str] = frozenset({"log"})
@@ -67,16 +68,13 @@ _PLUGIN_KEYS = frozenset(
 _FS_KEYS = frozenset({"name", "path", "operations"})
 _SECRET_KEYS = frozenset({"name", "env", "file", "header"})
 
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,%d}$" % (PLUGIN_ID_MAX_LEN - 1))
-_VERSION_RE = re.compile(r"^[0-9A-Za-z.+-]{1,64}$")
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-fA-F]{64}$")
-# Tool names are matched exactly; `*` alone means every declared tool. No prefixes: v1's
-# raw-prefix tool namespaces were a weak spot (notes/yoi-v1-host.md, 8).
-_TOOL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$")
-_ROOT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
+_VERSION_RE = re.compile(r"[0-9A-Za-z.+-]{1,64}")
+_DIGEST_RE = re.compile(r"sha256:[0-9a-fA-F]{64}")
+# Tool names are matched exactly; `*` alone means every declared tool. No prefixes: a
+# prefix would grant tools a later version adds without the operator seeing them.
+_TOOL_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_HEADER_NAME_RE = _contract.token_re(64)
 # Digests in reasons are shortened: enough to tell two apart, not a wall of hex.
 _DIGEST_SHOWN = len("sha256:") + 12
 
@@ -188,11 +186,24 @@ class GrantSet:
         )
 
     @classmethod
-    def dev_grants(cls, manifest_like: Mapping[str, Any], *, source: str = "plugin.toml") -> GrantSet:
-        """Grant exactly what a manifest declares (a mapping as `tomllib` loads
-        `plugin.toml`). For development only, and flagged `dev=True` so that every
-        caller can say so out loud. Fs roots get no host path (`path=None`)."""
-        return _dev_grants(manifest_like, source)
+    def dev_grants(cls, manifest: Manifest) -> GrantSet:
+        """Grant exactly what a (validated) manifest declares. For development only,
+        and flagged `dev=True` so that every caller can say so out loud. Fs roots get
+        no host path (`path=None`); no secrets are granted."""
+        return cls(
+            plugin_id=manifest.id,
+            version=manifest.version,
+            digest=None,
+            surfaces=frozenset(manifest.surfaces),
+            tools=frozenset(tool.name for tool in manifest.tools),
+            host_apis=frozenset(manifest.host_apis),
+            request_targets=manifest.request_targets,
+            fs_roots=tuple(FsRoot(name=root.name, path=None, operations=root.operations) for root in manifest.fs_roots),
+            websocket_targets=manifest.websocket_targets,
+            matched=True,
+            dev=True,
+            reason="dev grants: exactly what the manifest declares (not for production)",
+        )
 
     def allows_surface(self, surface: str) -> bool:
         return self.matched and surface in self.surfaces
@@ -271,7 +282,7 @@ class GrantsFile:
         if not same_version:
             granted = ", ".join(sorted({grant.version for grant in same_id}))
             return GrantSet.empty(f"version mismatch for {id!r}: package {version!r}, granted {granted}")
-        wanted = digest.lower() if _DIGEST_RE.match(digest) else digest
+        wanted = digest.lower() if _DIGEST_RE.fullmatch(digest) else digest
         for grant in same_version:
             if grant.digest == wanted:
                 return GrantSet.from_grant(grant)
@@ -322,7 +333,7 @@ def _parse_plugin(entry: Any, where: _Where) -> PluginGrant:
     table = _table(entry, where)
     _reject_unknown(table, _PLUGIN_KEYS, where)
     return PluginGrant(
-        id=_pattern(table, "id", _ID_RE, where, "1-128 of [A-Za-z0-9._-], starting alphanumeric"),
+        id=_pattern(table, "id", _contract.PLUGIN_ID_RE, where, _contract.PLUGIN_ID_RULE),
         version=_pattern(table, "version", _VERSION_RE, where, "a version such as 0.1.0"),
         digest=_pattern(table, "digest", _DIGEST_RE, where, "sha256:<64 hex>").lower(),
         surfaces=_choices(table, "surfaces", SURFACES, where),
@@ -330,7 +341,7 @@ def _parse_plugin(entry: Any, where: _Where) -> PluginGrant:
         host_apis=_choices(table, "host_apis", HOST_APIS, where),
         config=_config(table, where),
         request_targets=_targets(table, "request", where, websocket=False),
-        fs_roots=_fs_roots(table.get("fs", []), where.at("fs"), require_path=True),
+        fs_roots=_fs_roots(table.get("fs", []), where.at("fs")),
         websocket_targets=_targets(table, "websocket", where, websocket=True),
         secrets=_secrets(table, where),
     )
@@ -354,7 +365,7 @@ def _pattern(table: Mapping[str, Any], key: str, pattern: re.Pattern[str], where
     if key not in table:
         raise where.at(key).error(GrantsErrorCode.MISSING_KEY, "required")
     value = table[key]
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise where.at(key).error(GrantsErrorCode.INVALID_VALUE, f"must be {what}")
     return value
 
@@ -379,7 +390,7 @@ def _choices(table: Mapping[str, Any], key: str, allowed: frozenset[str], where:
 def _tools(table: Mapping[str, Any], where: _Where) -> tuple[str, ...]:
     tools = _strings(table, "tools", where)
     for name in tools:
-        if name != "*" and not _TOOL_RE.match(name):
+        if name != "*" and not _TOOL_RE.fullmatch(name):
             raise where.at("tools").error(
                 GrantsErrorCode.INVALID_VALUE, f"{_show(name)}: tools are exact names, or \"*\" for all"
             )
@@ -432,22 +443,19 @@ def _target_error(exc: TargetError, where: _Where) -> GrantsError:
     return GrantsError(code, exc.message, source=where.source, key=key)
 
 
-def _fs_roots(items: Any, where: _Where, *, require_path: bool) -> tuple[FsRoot, ...]:
+def _fs_roots(items: Any, where: _Where) -> tuple[FsRoot, ...]:
     if not isinstance(items, list):
         raise where.error(GrantsErrorCode.INVALID_VALUE, "must be an array of tables")
     roots: list[FsRoot] = []
     for index, item in enumerate(items):
         at = where.at(index)
         table = _table(item, at)
-        allowed = _FS_KEYS if require_path else _FS_KEYS - {"path"}
-        _reject_unknown(table, allowed, at)
-        name = _pattern(table, "name", _ROOT_NAME_RE, at, "1-64 of [A-Za-z0-9._-], starting alphanumeric")
+        _reject_unknown(table, _FS_KEYS, at)
+        name = _pattern(table, "name", _contract.ROOT_NAME_RE, at, _contract.ROOT_NAME_RULE)
         if any(root.name == name for root in roots):
             raise at.at("name").error(GrantsErrorCode.DUPLICATE, f"root {name!r} appears twice")
-        path: str | None = None
-        if require_path:
-            path = _host_path(table, "path", at)
-        if require_path and "operations" not in table:
+        path = _host_path(table, "path", at)
+        if "operations" not in table:
             # Operations are authority; a grant must spell them out.
             raise at.at("operations").error(GrantsErrorCode.MISSING_KEY, "required (subset of list, read, write)")
         operations = _choices(table, "operations", FS_OPERATIONS, at)
@@ -474,7 +482,7 @@ def _secrets(table: Mapping[str, Any], where: _Where) -> tuple[SecretRef, ...]:
         at = at_secrets.at(index)
         entry = _table(item, at)
         _reject_unknown(entry, _SECRET_KEYS, at)
-        name = _pattern(entry, "name", _SECRET_NAME_RE, at, "an identifier of [A-Za-z0-9_.-]")
+        name = _pattern(entry, "name", _contract.SECRET_NAME_RE, at, "an identifier of [A-Za-z0-9_.-]")
         if any(ref.name == name for ref in refs):
             raise at.at("name").error(GrantsErrorCode.DUPLICATE, f"secret {name!r} appears twice")
         # One source per secret: two would leave "which one wins" to the host.
@@ -485,41 +493,6 @@ def _secrets(table: Mapping[str, Any], where: _Where) -> tuple[SecretRef, ...]:
         header = _pattern(entry, "header", _HEADER_NAME_RE, at, "an HTTP header name") if "header" in entry else None
         refs.append(SecretRef(name=name, env=env, file=file, header=header))
     return tuple(refs)
-
-
-# --- dev grants -----------------------------------------------------------------------------
-
-
-def _dev_grants(manifest: Mapping[str, Any], source: str) -> GrantSet:
-    where = _Where(source, "")
-    if not isinstance(manifest, Mapping):
-        raise where.error(GrantsErrorCode.INVALID_VALUE, "a manifest must be a table")
-    tools_at = where.at("tools")
-    tool_tables = manifest.get("tools", [])
-    if not isinstance(tool_tables, list):
-        raise tools_at.error(GrantsErrorCode.INVALID_VALUE, "must be an array of tables ([[tools]])")
-    tool_names: list[str] = []
-    for index, tool in enumerate(tool_tables):
-        name = _table(tool, tools_at.at(index)).get("name")
-        if not isinstance(name, str) or not name:
-            raise tools_at.at(index).at("name").error(GrantsErrorCode.INVALID_VALUE, "must be a non-empty string")
-        tool_names.append(name)
-    plugin_id = manifest.get("id")
-    version = manifest.get("version")
-    return GrantSet(
-        plugin_id=plugin_id if isinstance(plugin_id, str) else None,
-        version=version if isinstance(version, str) else None,
-        digest=None,
-        surfaces=frozenset(_choices(manifest, "surfaces", SURFACES, where)),
-        tools=frozenset(tool_names),
-        host_apis=frozenset(_choices(manifest, "host_apis", HOST_APIS, where)),
-        request_targets=_targets(manifest, "request", where, websocket=False),
-        fs_roots=_fs_roots(manifest.get("fs", []), where.at("fs"), require_path=False),
-        websocket_targets=_targets(manifest, "websocket", where, websocket=True),
-        matched=True,
-        dev=True,
-        reason="dev grants: exactly what the manifest declares (not for production)",
-    )
 
 
 def _short_digest(digest: str) -> str:

@@ -262,8 +262,8 @@ class Host:
         instance: PluginInstance | None = None  # bound below; the request import reads its deadline per call
         context = HostContext(
             diagnostics,
-            request=HttpRequestBackend.for_manifest(grant_set, manifest.raw, diagnostics, lambda: instance.remaining_s() if instance else None),
-            fs=FsBackend.for_manifest(grant_set, manifest.raw),
+            request=HttpRequestBackend.for_manifest(grant_set, manifest, diagnostics, lambda: instance.remaining_s() if instance else None),
+            fs=FsBackend.for_manifest(grant_set, manifest),
         )
         linker = build_linker(engine, component, context)
         instance = PluginInstance(engine, component, linker, compiled.ticker, limits or self.limits, diagnostics, self.engines.consume_fuel)
@@ -284,7 +284,7 @@ class Host:
                 f"host APIs: {', '.join(m.host_apis) or 'none'}). Do not use dev grants in production.",
                 file=self.stderr,
             )
-            return GrantSet.dev_grants(m.raw)
+            return GrantSet.dev_grants(m)
         if grants is None:
             return GrantSet.empty("no grants file given (use a grants file or dev grants)")
         grants_file = grants if isinstance(grants, GrantsFile) else GrantsFile.load(grants)

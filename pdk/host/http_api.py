@@ -66,7 +66,8 @@ from .grants import GrantSet, SecretRef
 from .http_check import RequestInvalid, check_line, check_parts
 from .redact import bound_text, redact_bounded
 from .secrets import SecretUnavailable, header_secrets
-from pdk.package.targets import RequestLine, Target, TargetError, check_resolved, parse_request, parse_targets
+from pdk.package.manifest import Manifest
+from pdk.package.targets import RequestLine, Target, check_resolved, parse_request
 
 Resolver = Callable[[str, int], Sequence[str]]
 DeadlineProvider = Callable[[], "float | None"]
@@ -463,16 +464,11 @@ class HttpRequestBackend:
     def for_manifest(
         cls,
         grants: GrantSet,
-        manifest_raw: Mapping[str, Any],
+        manifest: Manifest,
         diagnostics: DiagnosticLog | None,
         deadline_provider: DeadlineProvider,
     ) -> HttpRequestBackend:
-        try:
-            declared = parse_targets(manifest_raw.get("request", []))
-        except TargetError:
-            declared = ()  # the manifest parser reports these; here they grant nothing
-        host_apis = manifest_raw.get("host_apis", [])
-        return cls(grants, declared, diagnostics, deadline_provider, api_declared=isinstance(host_apis, list) and "request" in host_apis)
+        return cls(grants, manifest.request_targets, diagnostics, deadline_provider, api_declared="request" in manifest.host_apis)
 
     def time_budget(self) -> float:
         """The longest a request may take now: the guest call's remaining time minus a

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdk.package import PackageError, PackageFiles
+from pdk.package.contents import package_file_list
 from pdk.package.manifest import Manifest, ManifestError, Problem, parse_manifest_text
-from generator.pack import package_file_list
 
 
 @dataclass(frozen=True)

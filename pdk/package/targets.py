@@ -1,12 +1,13 @@
 """URL target matching: the one place that decides whether a URL is inside a target.
 
 A request (or WebSocket connection) is allowed only when some target declared in the
-manifest AND some target granted by the operator each allow it (v1 semantics, kept).
-What v1 got wrong and this module fixes (notes/yoi-v1-host.md, weak spot 8):
+manifest AND some target granted by the operator each allow it (docs/architecture.md):
 
 * paths are matched **segment by segment** (`/v1` allows `/v1/x`, never `/v1evil`), and
   the request path is normalized first, so `/v1/../admin` or `/v1/%2e%2e/admin` cannot
-  climb out of a prefix;
+  climb out of a prefix; a path whose separators or dot segments a server could read
+  differently (a backslash, literal or `%5c`; `..;x` or `..%3bx`; an overlong UTF-8 `.`
+  or `/`) is refused rather than guessed at;
 * hosts are normalized (case, trailing dot, IDNA) so that two spellings of one name match
   the same targets, and `*.` wildcards match subdomains only, never the apex;
 * ports and methods are part of the match, with defaults spelled out below;
@@ -14,7 +15,8 @@ What v1 got wrong and this module fixes (notes/yoi-v1-host.md, weak spot 8):
   a DNS name never does either: only a target that names an IP literal or `localhost`
   explicitly may (see `check_resolved`).
 
-Pure logic, standard library only; no network access happens here.
+Pure logic, standard library only (shared by the manifest check, grants, the host and
+the toolchain); no network access happens here.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pdk._contract import token_re
 from pdk.package.errors import PdkError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -46,7 +49,7 @@ _TARGET_KEYS_REQUEST = frozenset({"scheme", "host", "port", "methods", "path_pre
 _TARGET_KEYS_WEBSOCKET = frozenset({"scheme", "host", "port", "path_prefixes"})
 
 # RFC 9110 token characters: what a method name may be made of.
-_METHOD_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$")
+_METHOD_RE = token_re(32)
 # After IDNA encoding a DNS name is ASCII; underscores occur in real names (SRV-style).
 _DNS_NAME_RE = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 _PERCENT_RE = re.compile(r"%(..)?", re.DOTALL)
@@ -57,6 +60,10 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 # encoded slashes are seen, and judged, as the segments a lenient server may make of them.
 _DECODED_BYTES = frozenset({0x2E, 0x2F}) | frozenset(ord(c) for c in _UNRESERVED)
 _CONTROL_OR_SPACE_RE = re.compile(r"[\x00-\x20\x7f]")
+# Lead bytes that only ever start an overlong (invalid) UTF-8 sequence, on escapes that
+# `_decode_path` has upper-cased: C0/C1, E0 followed by 80-9F, F0 followed by 80-8F.
+_OVERLONG_RE = re.compile(r"%C[01]|%E0%[89]|%F0%8")
+_PARAMS_RE = re.compile(r";|%3B")
 
 
 class TargetError(PdkError, ValueError):
@@ -223,7 +230,7 @@ def _parse_methods(data: Mapping[str, Any]) -> tuple[str, ...]:
         raise TargetError("invalid_value", "methods", "must be a list of HTTP method names")
     out: list[str] = []
     for method in methods:
-        if not isinstance(method, str) or not _METHOD_RE.match(method):
+        if not isinstance(method, str) or not _METHOD_RE.fullmatch(method):
             raise TargetError("invalid_value", "methods", f"not an HTTP method: {_show(method)}")
         if method.upper() not in out:
             out.append(method.upper())
@@ -309,7 +316,15 @@ def normalize_path(raw: str) -> str:
     if "\\" in raw:
         # Some servers treat `\` as `/`; we cannot know which, so we refuse to guess.
         raise UrlError("path contains a backslash")
-    segments = _decode_path(raw).split("/")[1:]
+    decoded = _decode_path(raw)
+    # The same guesses, spelled with escapes (upper-cased by `_decode_path`): a server that
+    # decodes `%5c` to `\` and treats it as `/` reads `/v1/..%5cadmin` as `/admin`; old
+    # decoders read overlong UTF-8 (`%c0%ae`, `%c0%af`, `%e0%80%ae`) as `.` and `/`.
+    if "%5C" in decoded:
+        raise UrlError("path contains an encoded backslash (%5c)")
+    if _OVERLONG_RE.search(decoded):
+        raise UrlError("path contains an overlong UTF-8 escape")
+    segments = decoded.split("/")[1:]
     out: list[str] = []
     for seg in segments:
         if seg == "..":
@@ -350,8 +365,9 @@ def _decode_path(raw: str) -> str:
 
 
 def _is_dot_like(segment: str) -> bool:
-    """`.`/`..` themselves, or with `;params` (Tomcat-style `..;/` resolves as `..`)."""
-    return segment.split(";", 1)[0] in (".", "..")
+    """`.`/`..` themselves, or with `;params` (Tomcat-style `..;/` resolves as `..`),
+    also when the `;` is escaped (`..%3b/`)."""
+    return _PARAMS_RE.split(segment, 1)[0] in (".", "..")
 
 
 def parse_request(url: str, method: str) -> RequestLine:
@@ -363,7 +379,7 @@ def parse_request(url: str, method: str) -> RequestLine:
     if _CONTROL_OR_SPACE_RE.search(url):
         # urlsplit silently drops tabs/newlines; a URL that needs that is not judged.
         raise UrlError("url contains whitespace or control characters")
-    if not _METHOD_RE.match(method):
+    if not _METHOD_RE.fullmatch(method):
         raise UrlError("method is not a valid HTTP method")
     try:
         parts = urllib.parse.urlsplit(url)

@@ -20,6 +20,7 @@ from pdk.host.codec import Err, Ok
 from pdk.host.fs_api import DeclaredRoot, FsBackend
 from pdk.host.grants import GrantsFile, GrantSet
 from pdk.limits import FS_LIST_MAX_ENTRIES, FS_READ_MAX_BYTES, FS_WRITE_MAX_BYTES
+from pdk.package.manifest import parse_manifest
 
 DIGEST = "sha256:" + "b" * 64
 ALL = ("read", "list", "write")
@@ -277,7 +278,11 @@ def test_the_fs_api_itself_must_be_declared_and_granted(tree: tuple[Path, Path])
 
 
 def test_dev_grants_have_no_host_directory() -> None:
-    manifest = {"id": "p", "version": "0.1.0", "surfaces": ["tools"], "host_apis": ["fs"], "fs": [{"name": "data", "operations": ["read"]}]}
+    manifest = parse_manifest({
+        "schema_version": 2, "id": "p", "name": "P", "version": "0.1.0", "surfaces": ["tools"], "host_apis": ["fs"],
+        "runtime": {"kind": "wasm-component", "world": "tool", "component": "p.wasm"},
+        "fs": [{"name": "data", "operations": ["read"]}],
+    })
     backend = FsBackend.for_manifest(GrantSet.dev_grants(manifest), manifest)
     result = backend.read_file("data", "x")
     assert code(result) == "denied"

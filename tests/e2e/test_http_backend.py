@@ -26,7 +26,7 @@ from pdk.host.codec import Err, Ok
 from pdk.host.diagnostics import DiagnosticLog
 from pdk.host.grants import GrantsFile, GrantSet
 from pdk.host.http_api import HttpRequestBackend, execute_http_request
-from pdk.host.targets import Target
+from pdk.package.targets import Target
 from pdk.limits import (
     HOST_IMPORT_DEADLINE_MARGIN_S,
     HTTP_HEADER_VALUE_MAX_BYTES,

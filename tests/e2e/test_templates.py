@@ -125,6 +125,7 @@ def test_non_default_answers_reach_every_file_and_the_unit_tests_pass(kind: str,
 
 def test_the_service_declares_exactly_the_websocket_target_it_connects_to(tmp_path: Path) -> None:
     from pdk.host.grants import GrantSet
+    from pdk.package.manifest import parse_manifest
     from pdk.package.targets import parse_targets
 
     project = tmp_path / "p"
@@ -134,7 +135,7 @@ def test_the_service_declares_exactly_the_websocket_target_it_connects_to(tmp_pa
     [connection] = m["ingresses"][0]["connections"]
     assert connection["url"] == NON_DEFAULT_BY_KIND["service"]["websocket_url"]
     assert m["websocket"] == [{"scheme": "wss", "host": "gateway.example.com", "port": 9443, "path_prefixes": ["/v1/socket"]}]
-    grants = GrantSet.dev_grants(m)
+    grants = GrantSet.dev_grants(parse_manifest(m))
     declared = parse_targets(m["websocket"], websocket=True)
     assert grants.check_websocket(connection["url"], declared).allowed
     assert not grants.check_websocket("wss://gateway.example.com:9443/v2", declared).allowed

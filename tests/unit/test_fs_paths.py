@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pdk.host.fs_api import DeclaredRoot, FsPathError, declared_roots_from_manifest, normalize_relative_path
+from pdk.host.fs_api import FsPathError, normalize_relative_path
 from pdk.limits import FS_PATH_MAX_BYTES, FS_SEGMENT_MAX_BYTES
 
 
@@ -85,9 +85,3 @@ def test_a_segment_at_the_bound_is_fine() -> None:
     with pytest.raises(FsPathError, match="segment"):
         normalize_relative_path(name + "ee", directory=False)
 
-
-def test_declared_roots_come_from_the_manifest_and_skip_junk() -> None:
-    raw = {"fs": [{"name": "data", "operations": ["read", "list", "bogus"]}, {"name": 3}, "x", {"name": "out"}]}
-    assert declared_roots_from_manifest(raw) == (DeclaredRoot("data", ("read", "list")), DeclaredRoot("out", ()))
-    assert declared_roots_from_manifest({}) == ()
-    assert declared_roots_from_manifest({"fs": "nope"}) == ()

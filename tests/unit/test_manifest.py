@@ -4,13 +4,32 @@ rejected, the retired core-Wasm runtime refused with a clear message."""
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
+import yaml  # type: ignore[import-untyped]
 
-from pdk.package.manifest import Manifest, ManifestError, Problem, load_manifest, parse_manifest, parse_manifest_text
+from pdk._contract import PLUGIN_ID_PATTERN, PLUGIN_ID_RULE
+from pdk.limits import DESCRIPTION_MAX_BYTES, MANIFEST_KEY_MAX_BYTES, MANIFEST_MAX_BYTES, MANIFEST_NESTING_MAX, MANIFEST_STRING_MAX_BYTES
+from pdk.package.manifest import (
+    BuildDecl,
+    ConnectionDecl,
+    FsDecl,
+    HandlerDecl,
+    Manifest,
+    ManifestError,
+    Problem,
+    TimerDecl,
+    load_manifest,
+    parse_manifest,
+    parse_manifest_text,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +85,7 @@ def test_valid_manifest_parses_into_the_model() -> None:
     assert isinstance(m, Manifest)
     assert (m.id, m.name, m.version, m.surfaces, m.host_apis) == ("text-tools", "Text tools", "0.1.0", ("tools",), ("log",))
     assert (m.runtime.kind, m.runtime.world, m.runtime.component) == ("wasm-component", "tool", "build/plugin.wasm")
-    assert m.build == {"module": "app", "sources": ["app.py"]}
+    assert m.build == BuildDecl(module="app", sources=("app.py",))
     tool = m.tool("word_count")
     assert tool is not None and tool.input_schema["required"] == ["text"]
     assert m.tool("missing") is None
@@ -164,15 +183,20 @@ def test_missing_runtime_table_and_fields() -> None:
 # -- identity ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("plugin_id", ["-lead", ".hidden", "has space", "slash/id", "ünïcode", "a" * 129])
+# One id rule everywhere (`pdk._contract.PLUGIN_ID_PATTERN`): the templates' validators,
+# the manifest and grants files; test_import_rules.py checks the templates use it.
+@pytest.mark.parametrize(
+    "plugin_id",
+    ["-lead", ".hidden", "has space", "slash/id", "ünïcode", "a" * 64, "Bad_ID", "9lives", "a.b", "a_b", "trailing-", "x\n"],
+)
 def test_bad_ids(plugin_id: str) -> None:
     data = valid()
     data["id"] = plugin_id
     (problem,) = problems_of(data)
-    assert problem.path == "id" and "1-128" in problem.message
+    assert problem.path == "id" and problem.message.startswith(f"must be {PLUGIN_ID_RULE} (got ")
 
 
-@pytest.mark.parametrize("plugin_id", ["a", "A.b_c-1", "9lives", "x" * 128])
+@pytest.mark.parametrize("plugin_id", ["a", "a-b-c-1", "lives9", "x" * 63])
 def test_good_ids(plugin_id: str) -> None:
     data = valid()
     data["id"] = plugin_id
@@ -350,3 +374,242 @@ def test_tools_must_be_an_array_of_tables() -> None:
     data = valid()
     data["tools"] = {"name": "x"}
     assert paths_of(data) == ["tools"]
+
+
+# -- the typed model: everything a manifest declares ------------------------------------------
+
+INGRESS_MANIFEST = """
+schema_version = 2
+id = "inbox"
+name = "Inbox"
+version = "0.1.0"
+surfaces = ["services", "ingresses"]
+host_apis = ["log", "request", "fs", "websocket"]
+
+[runtime]
+kind = "wasm-component"
+world = "service"
+component = "build/inbox.wasm"
+
+[build]
+module = "inbox.app"
+sources = ["inbox"]
+plugin = "bot"
+preload = ["json"]
+
+[[services]]
+name = "bot"
+
+[[ingresses]]
+name = "hooks"
+description = "Webhooks and ticks."
+sources = ["http", "timer", "websocket"]
+event_kinds = ["push", "tick", "text"]
+http_path = "/hooks/inbox"
+timer = {interval_ms = 1500}
+queue_capacity = 32
+max_attempts = 4
+retry_backoff_ms = 250
+payload_schema = {type = "object", required = ["ref"], properties = {ref = {type = "string"}}}
+
+[[ingresses.connections]]
+name = "chat"
+url = "wss://chat.example.com/v1/socket"
+event_kinds = ["text"]
+subprotocols = ["chat.v1"]
+secrets = ["bot_token"]
+
+[[ingresses.connections]]
+name = "all"
+url = "wss://chat.example.com/v1/all"
+
+[[ingresses]]
+name = "manual"
+event_kinds = ["note"]
+
+[[request]]
+scheme = "https"
+host = "api.example.com"
+methods = ["POST"]
+path_prefixes = ["/v2"]
+
+[[websocket]]
+scheme = "wss"
+host = "chat.example.com"
+path_prefixes = ["/v1"]
+
+[[fs]]
+name = "data"
+operations = ["read", "write"]
+"""
+
+
+def test_every_declaration_is_typed() -> None:
+    m = parse_manifest_text(INGRESS_MANIFEST)
+    assert m.build == BuildDecl(module="inbox.app", sources=("inbox",), plugin="bot", preload=("json",))
+    assert m.services == (HandlerDecl("bot", ""),)
+    hooks = m.ingress("hooks")
+    assert hooks is not None and m.ingress("nope") is None
+    assert (hooks.sources, hooks.event_kinds, hooks.http_path) == (("http", "timer", "websocket"), ("push", "tick", "text"), "/hooks/inbox")
+    assert (hooks.timer, hooks.queue_capacity, hooks.max_attempts, hooks.retry_backoff_ms) == (TimerDecl(1500), 32, 4, 250)
+    assert hooks.payload_schema == {"type": "object", "required": ["ref"], "properties": {"ref": {"type": "string"}}}
+    assert hooks.connections == (
+        ConnectionDecl("hooks", "chat", "wss://chat.example.com/v1/socket", ("text",), ("chat.v1",), ("bot_token",)),
+        # No event_kinds of its own: every kind of its ingress.
+        ConnectionDecl("hooks", "all", "wss://chat.example.com/v1/all", ("push", "tick", "text")),
+    )
+    assert m.connections == hooks.connections
+    manual = m.ingress("manual")
+    assert manual == HandlerDecl("manual", "", ("manual",), ("note",))
+    assert (manual.timer, manual.http_path, manual.queue_capacity, manual.connections) == (None, None, None, ())
+    assert [(t.scheme, t.host, t.methods, t.path_prefixes) for t in m.request_targets] == [("https", "api.example.com", ("POST",), ("/v2",))]
+    assert [(t.scheme, t.host, t.path_prefixes) for t in m.websocket_targets] == [("wss", "chat.example.com", ("/v1",))]
+    assert m.fs_roots == (FsDecl("data", ("read", "write")),)
+
+
+def test_the_model_is_frozen() -> None:
+    m = parse_manifest_text(INGRESS_MANIFEST)
+    with pytest.raises(AttributeError):
+        m.id = "other"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        m.ingresses[0].timer = None  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("table", "path"),
+    [
+        ({"module": 3}, "build.module"),
+        ({"sources": "app.py"}, "build.sources"),
+        ({"preload": [1]}, "build.preload"),
+        ({"plugin": ["x"]}, "build.plugin"),
+    ],
+)
+def test_build_values_are_typed(table: dict[str, Any], path: str) -> None:
+    data = valid()
+    data["build"] = table
+    assert paths_of(data) == [path]
+
+
+# -- rough edges: what the author is told ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tail", "line", "column"),
+    [("broken = [", 2, 11), ("broken = [\n", 3, 1), ('broken = "open', 2, 15), ("broken = {a = 1,", 2, 17)],
+)
+def test_a_syntax_error_at_the_end_names_its_line_and_column(tail: str, line: int, column: int) -> None:
+    with pytest.raises(ManifestError) as info:
+        parse_manifest_text('id = "x"\n' + tail)
+    (problem,) = info.value.problems
+    assert f"(at line {line}, column {column}: the end of the file)" in problem.message
+    assert "\\x00" not in problem.message
+
+
+def test_a_syntax_error_elsewhere_keeps_tomllib_location() -> None:
+    with pytest.raises(ManifestError) as info:
+        parse_manifest_text('id = "x"\n[runtime\nkind = 1\n')
+    assert "(at line 2, column 9)" in info.value.problems[0].message
+
+
+@pytest.mark.parametrize(("value", "suggestion"), [("tool", "tools"), ("service", "services"), ("ingres", "ingresses")])
+def test_an_unknown_surface_names_the_valid_ones(value: str, suggestion: str) -> None:
+    data = valid()
+    data["surfaces"] = [value]
+    messages = [p.message for p in problems_of(data) if p.path == "surfaces"]
+    assert messages == [f"unknown value {value!r} (allowed: tools, services, ingresses); did you mean {suggestion!r}?"]
+
+
+def test_no_surfaces_names_the_valid_ones() -> None:
+    data = valid()
+    data["surfaces"] = []
+    (message,) = [p.message for p in problems_of(data) if p.path == "surfaces"]
+    assert message == "must declare at least one surface (one or more of: tools, services, ingresses)"
+
+
+def copier_validator(kind: str) -> str:
+    config = yaml.safe_load((ROOT / "templates" / kind / "copier.yml").read_text(encoding="utf-8"))
+    return str(config["plugin_id"]["validator"])
+
+
+@pytest.mark.parametrize("kind", ["tool", "service", "ingress"])
+def test_the_templates_validate_ids_with_the_manifests_rule(kind: str) -> None:
+    validator = copier_validator(kind)
+    assert f"regex_search('^{PLUGIN_ID_PATTERN}$')" in validator
+    # Rendered as copier renders it: the template refuses exactly what the manifest refuses.
+    env = jinja2.Environment(extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"])
+    for plugin_id in ["Bad_ID", "a.b", "trailing-", "9lives", "x" * 64, "ok", "word-tools", "a1", "x" * 63]:
+        refused_by_template = bool(env.from_string(validator).render(plugin_id=plugin_id).strip())
+        data = valid()
+        data["id"] = plugin_id
+        try:
+            parse_manifest(data)
+            refused_by_manifest = False
+        except ManifestError:
+            refused_by_manifest = True
+        assert refused_by_template == refused_by_manifest, plugin_id
+
+
+# -- bounds: nesting, sizes --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("opener", ["[", "{a = "])
+def test_toml_nested_thousands_deep_is_a_manifest_error(opener: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    with pytest.raises(ManifestError) as info:
+        parse_manifest_text(VALID + "\n[deep]\nx = " + opener * 3000 + "1" + closer * 3000 + "\n")
+    assert "nested too deeply" in str(info.value)
+
+
+def test_an_input_schema_nested_1500_deep_is_a_manifest_error() -> None:
+    header = "[tools.input_schema" + ".properties.a" * 1500 + "]"
+    with pytest.raises(ManifestError) as info:
+        parse_manifest_text(VALID + "\n" + header + '\ntype = "string"\n')
+    problems = info.value.problems
+    assert len(problems) == 1 and f"is nested more than {MANIFEST_NESTING_MAX} tables or arrays deep" in problems[0].message
+    assert problems[0].path.startswith("tools[0].input_schema.properties.a.properties.a")
+    # The same schema as a decoded mapping, and in an ingress's payload schema.
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(1500):
+        schema = {"type": "object", "properties": {"a": schema}}
+    assert any("is nested more than" in p.message for p in problems_of(with_schema(schema)))
+
+
+def test_nesting_within_the_bound_is_fine() -> None:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(25):  # 25 levels of properties: 50 tables, under the bound with the tool around them
+        schema = {"type": "object", "properties": {"a": schema}}
+    assert parse_manifest(with_schema(schema)).tools[0].input_schema == schema
+
+
+def test_a_manifest_larger_than_the_bound_is_refused_before_parsing() -> None:
+    text = VALID.replace('description = "Counts words."', 'description = "' + "x" * 10_000_000 + '"')
+    with pytest.raises(ManifestError) as info:
+        parse_manifest_text(text)
+    assert info.value.problems == [Problem("", f"is {len(text)} bytes; a manifest is at most {MANIFEST_MAX_BYTES} bytes")]
+
+
+@pytest.mark.parametrize(
+    ("edit", "path", "fragment"),
+    [
+        (lambda d: d.update(description="x" * 5000), "description", f"is longer than {DESCRIPTION_MAX_BYTES} bytes"),
+        (lambda d: d["tools"][0]["input_schema"]["properties"]["text"].update(description="é" * 3000), "tools[0].input_schema.properties.text.description", f"longer than {MANIFEST_STRING_MAX_BYTES} bytes"),
+        (lambda d: d["build"].update(module="m" * 5000), "build.module", f"longer than {MANIFEST_STRING_MAX_BYTES} bytes"),
+        (lambda d: d["tools"][0]["input_schema"]["properties"].update({"k" * 300: {"type": "string"}}), "tools[0].input_schema.properties", f"has a key longer than {MANIFEST_KEY_MAX_BYTES} bytes"),
+        (lambda d: d.update(services=[{"name": "svc", "description": "x" * 5000}]), "services[0].description", f"is longer than {DESCRIPTION_MAX_BYTES} bytes"),
+    ],
+)
+def test_every_string_is_bounded(edit: Any, path: str, fragment: str) -> None:
+    data = valid()
+    edit(data)
+    assert any(p.path == path and fragment in p.message for p in problems_of(data)), problems_of(data)
+
+
+def test_pdk_check_reports_a_deep_manifest_as_a_manifest_error(tmp_path: Path) -> None:
+    (tmp_path / "plugin.toml").write_text(VALID + "\n[deep]\nx = " + "[" * 3000 + "]" * 3000 + "\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pdk.cli", "check", str(tmp_path), "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] is False and "nested too deeply" in doc["problems"][0]["message"]
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr

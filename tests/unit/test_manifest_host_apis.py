@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pdk.package.manifest import ManifestError, parse_manifest
+from pdk.package.manifest import FsDecl, ManifestError, parse_manifest
 
 BASE = """
 schema_version = 2
@@ -52,7 +52,11 @@ port = 8765
 name = "data"
 operations = ["read", "list"]
 """))
-    assert len(m.raw["request"]) == 2 and m.raw["fs"][0]["name"] == "data"
+    assert [(t.scheme, t.host, t.port, t.methods, t.path_prefixes) for t in m.request_targets] == [
+        ("https", "api.example.com", None, ("GET", "POST"), ("/v1",)),
+        ("http", "127.0.0.1", 8765, (), ("/",)),
+    ]
+    assert m.fs_roots == (FsDecl("data", ("read", "list")),)
 
 
 @pytest.mark.parametrize(

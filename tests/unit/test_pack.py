@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.pack import PackResult, pack, package_file_list
+from generator.pack import PackResult, pack
+from pdk.package.contents import package_file_list
 from pdk.package import PackageError, PackageFiles, package_digest
 
 MANIFEST = """\

@@ -139,7 +139,7 @@ def fake_plugin() -> Any:
     digest = "sha256:" + "0" * 64
     return SimpleNamespace(
         manifest=manifest,
-        grants=GrantSet.dev_grants(manifest.raw),
+        grants=GrantSet.dev_grants(manifest),
         diagnostics=DiagnosticLog(),
         digest=digest,
         tool_gate=ToolGate(),

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pdk.host.targets import (
+from pdk.package.targets import (
     MatchResult,
     Target,
     TargetError,
@@ -107,6 +107,62 @@ def test_normalize_path(raw: str, normalized: str) -> None:
 def test_normalize_path_refuses(raw: str) -> None:
     with pytest.raises(UrlError):
         normalize_path(raw)
+
+
+# Separators and dot segments a server could read differently from us, spelled with
+# escapes: an encoded backslash (any case), an escaped `;` after a dot segment, overlong
+# UTF-8 for `.`, `/` and `\`. Each is refused as a class, wherever it sits in the path.
+ENCODED_TRICKS = [
+    "/v1/..%5cadmin",
+    "/v1/..%5Cadmin",
+    "/v1/%2e%2e%5cadmin",
+    "/v1/%2E%2e%5C..%5Cadmin",
+    "/v1/x%5c..%5c..%5cadmin",
+    "/v1/%5c",
+    "/v1/..%3b/admin",
+    "/v1/..%3Bx/admin",
+    "/v1/.%3b/x",
+    "/v1/%c0%ae%c0%ae/admin",
+    "/v1/%C0%AE./admin",
+    "/v1/..%c0%afadmin",
+    "/v1/..%c1%9cadmin",
+    "/v1/%e0%80%ae%e0%80%ae/admin",
+    "/v1/%f0%80%80%ae/admin",
+]
+
+
+@pytest.mark.parametrize("raw", ENCODED_TRICKS)
+def test_encoded_separators_and_dot_segments_are_refused(raw: str) -> None:
+    with pytest.raises(UrlError):
+        normalize_path(raw)
+    result = match_url("https://api.example.com" + raw, "GET", [API], [API])
+    assert not result.allowed and result.reason.startswith("invalid url: path")
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        ("/v1/a%5b%5d", "/v1/a%5B%5D"),  # other reserved escapes stay escaped
+        ("/v1/..%2fadmin", None),  # decoded: climbs out of /v1, so it is not inside the target
+        ("/v1/%2e%2e/v1/x", "/v1/x"),
+        ("/v1/caf%c3%a9", "/v1/caf%C3%A9"),  # real UTF-8 is fine
+        ("/v1/%e0%a4%85", "/v1/%E0%A4%85"),  # a 3-byte sequence starting E0 that is not overlong
+        ("/v1/a;b", "/v1/a;b"),  # a `;` outside a dot segment is an ordinary character
+    ],
+)
+def test_harmless_escapes_still_match(raw: str, normalized: str | None) -> None:
+    if normalized is None:
+        assert normalize_path(raw) == "/admin"
+        assert not allowed("https://api.example.com" + raw)
+    else:
+        assert normalize_path(raw) == normalized
+        assert allowed("https://api.example.com" + raw)
+
+
+def test_encoded_tricks_are_refused_in_target_prefixes_too() -> None:
+    for raw in ("/v1%5cadmin", "/v1/..%3b"):
+        with pytest.raises(TargetError):
+            target(path_prefixes=[raw])
 
 
 @pytest.mark.parametrize(

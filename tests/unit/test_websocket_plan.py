@@ -29,6 +29,10 @@ DIGEST = "sha256:" + "ab" * 32
 
 
 def manifest(**over: Any) -> Manifest:
+    return parse_manifest(manifest_data(**over))
+
+
+def manifest_data(**over: Any) -> dict[str, Any]:
     conn: dict[str, Any] = {"name": "gateway", "url": "wss://chat.example.com/v1/socket?token=abc"}
     conn.update(over.pop("conn", {}))
     data: dict[str, Any] = {
@@ -40,7 +44,7 @@ def manifest(**over: Any) -> Manifest:
         "ingresses": [{"name": "chat", "sources": ["websocket"], "event_kinds": ["open", "text", "close"], "connections": [conn]}],
     }
     data.update(over)
-    return parse_manifest(data)
+    return data
 
 
 def grants(body: str) -> GrantSet:
@@ -65,7 +69,7 @@ def test_declared_and_granted_is_allowed() -> None:
 
 def test_dev_grants_allow_exactly_the_manifest() -> None:
     m = manifest()
-    [plan] = plan_connections(m, GrantSet.dev_grants(m.raw))
+    [plan] = plan_connections(m, GrantSet.dev_grants(m))
     assert plan.allowed
 
 
@@ -100,7 +104,7 @@ def test_secrets_must_be_granted_with_a_header() -> None:
     ok = FULL + '[[plugins.secrets]]\nname = "bot_token"\nenv = "BOT_TOKEN"\nheader = "Authorization"\n'
     [plan] = plan_connections(m, grants(ok))
     assert plan.allowed and plan.secrets == (SecretRef("bot_token", env="BOT_TOKEN", header="Authorization"),)
-    dev = plan_connections(m, GrantSet.dev_grants(m.raw))[0]
+    dev = plan_connections(m, GrantSet.dev_grants(m))[0]
     assert not dev.allowed and "dev grants carry no secrets" in dev.reason
 
 
@@ -196,7 +200,7 @@ def test_manifest_connection_checks() -> None:
 
 
 def test_manifest_connection_names_are_unique_across_ingresses() -> None:
-    base = manifest().raw
+    base = manifest_data()
     second = {"name": "other", "sources": ["websocket"], "event_kinds": ["text"],
               "connections": [{"name": "gateway", "url": "wss://chat.example.com/v1/b"}]}
     data = {**base, "ingresses": [*base["ingresses"], second]}

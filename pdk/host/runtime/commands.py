@@ -41,7 +41,6 @@ from ..codec import Case
 from ..grants import GrantSet
 from ..http_check import RequestInvalid, check_line, check_parts
 from ..redact import bound_text, redact_bounded
-from pdk.package.targets import Target, TargetError, parse_targets
 from .model import QueuedEvent
 
 if TYPE_CHECKING:
@@ -121,13 +120,9 @@ class CommandChecker:
 
     def __init__(self, manifest: Manifest, grants: GrantSet) -> None:
         self.grants = grants
-        self.request_targets = _targets(manifest.raw.get("request"), websocket=False)
-        self.websocket_targets = _targets(manifest.raw.get("websocket"), websocket=True)
-        self.connections: dict[str, str] = {}
-        for decl in manifest.ingresses:
-            for conn in decl.raw.get("connections", []):
-                if isinstance(conn, Mapping) and isinstance(conn.get("name"), str):
-                    self.connections[conn["name"]] = str(conn.get("url", ""))
+        self.request_targets = manifest.request_targets
+        self.websocket_targets = manifest.websocket_targets
+        self.connections: dict[str, str] = {conn.name: conn.url for conn in manifest.connections}
 
     def invalid(self, kind: str, value: Any) -> str | None:
         """Why the command's shape is invalid, or None."""
@@ -194,16 +189,6 @@ def _http_problem(value: Mapping[str, Any], grants: GrantSet) -> str | None:
     if size > COMMAND_PAYLOAD_MAX_BYTES:
         return f"http_request is larger than {COMMAND_PAYLOAD_MAX_BYTES} bytes (url, headers and body)"
     return None
-
-
-def _targets(raw: Any, *, websocket: bool) -> tuple[Target, ...]:
-    if not raw:
-        return ()
-    try:
-        return parse_targets(raw, websocket=websocket)
-    except TargetError:
-        # The manifest was validated at load; an unparsable list allows nothing.
-        return ()
 
 
 def unsupported_executor(context: CommandContext) -> Execution:

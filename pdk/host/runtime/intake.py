@@ -83,14 +83,13 @@ class Intake:
     def __init__(self, manifest: Manifest) -> None:
         self.ingresses: dict[str, HandlerDecl] = {decl.name: decl for decl in manifest.ingresses}
         self._connections: dict[str, frozenset[str]] = {
-            decl.name: frozenset(str(c.get("name")) for c in decl.raw.get("connections", []) if isinstance(c, Mapping))
+            decl.name: frozenset(conn.name for conn in decl.connections)
             for decl in manifest.ingresses
         }
         self._validators: dict[str, Any] = {}
         for decl in manifest.ingresses:
-            schema = decl.raw.get("payload_schema")
-            if isinstance(schema, dict):
-                self._validators[decl.name] = schema_validator(schema)
+            if decl.payload_schema is not None:
+                self._validators[decl.name] = schema_validator(decl.payload_schema)
 
     def check(self, ingress: str, kind: str, payload: Case, source: str, *, any_source: bool = False) -> int | Refused:
         """The payload's size in bytes when the event may be queued, else why not.

@@ -10,7 +10,6 @@ plugin knows what its events need; both are clamped to the host maximums in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pdk.limits import (
     MAX_ATTEMPTS_DEFAULT,
@@ -91,22 +90,18 @@ class IngressSettings:
         return delay_ms / 1000.0
 
 
-def _declared(raw: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
-    value = raw.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool):
-        value = default
-    return max(lo, min(hi, value))
+def _declared(value: int | None, default: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, default if value is None else value))
 
 
 def resolve_settings(manifest: Manifest, options: RuntimeOptions) -> dict[str, IngressSettings]:
     """Per-ingress settings; an ingress's capacity never exceeds the whole queue's."""
     out: dict[str, IngressSettings] = {}
     for decl in manifest.ingresses:
-        raw = decl.raw
         out[decl.name] = IngressSettings(
             name=decl.name,
-            capacity=min(options.queue_capacity, _declared(raw, "queue_capacity", options.queue_capacity, 1, QUEUE_CAPACITY_MAX)),
-            max_attempts=_declared(raw, "max_attempts", options.max_attempts, 1, MAX_ATTEMPTS_MAX),
-            retry_backoff_ms=_declared(raw, "retry_backoff_ms", options.retry_backoff_ms, 0, RETRY_BACKOFF_MAX_MS),
+            capacity=min(options.queue_capacity, _declared(decl.queue_capacity, options.queue_capacity, 1, QUEUE_CAPACITY_MAX)),
+            max_attempts=_declared(decl.max_attempts, options.max_attempts, 1, MAX_ATTEMPTS_MAX),
+            retry_backoff_ms=_declared(decl.retry_backoff_ms, options.retry_backoff_ms, 0, RETRY_BACKOFF_MAX_MS),
         )
     return out

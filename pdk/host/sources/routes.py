@@ -40,8 +40,8 @@ def build_routes(runtimes: Sequence[Any]) -> dict[str, Route]:
     for rt in runtimes:
         plugin_id = plugin_id_of(rt)
         for decl in ingresses_with_source(rt, "http"):
-            path = decl.raw.get("http_path")
-            if not isinstance(path, str) or not path.startswith("/"):
+            path = decl.http_path
+            if path is None:
                 raise RouteConflict(f"{plugin_id}: ingress {decl.name!r} has the http source but no http_path")
             if not decl.event_kinds:
                 raise RouteConflict(f"{plugin_id}: ingress {decl.name!r} declares no event kinds")

@@ -39,7 +39,7 @@ class TimerSource:
             raise ValueError(f"ingress {ingress.name!r} does not declare the timer source")
         if not ingress.event_kinds:
             raise ValueError(f"ingress {ingress.name!r} declares no event kinds")
-        declared = (ingress.raw.get("timer") or {}).get("interval_ms")
+        declared = ingress.timer.interval_ms if ingress.timer is not None else None
         interval = interval_ms if interval_ms is not None else declared
         if not isinstance(interval, int) or isinstance(interval, bool) or interval < TIMER_MIN_INTERVAL_MS:
             raise ValueError(f"ingress {ingress.name!r}: timer interval must be an integer >= {TIMER_MIN_INTERVAL_MS} ms, got {interval!r}")

@@ -40,7 +40,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from ..codec import Case
 from ..redact import redact
-from ..targets import DEFAULT_PORTS, Target, check_resolved
+from pdk.package.targets import DEFAULT_PORTS, Target, check_resolved
 from .options import Backoff, DriverOptions
 from .plan import ConnectionPlan, url_for_display
 from .secrets import SecretUnavailable, handshake_headers

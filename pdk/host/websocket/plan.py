@@ -23,7 +23,7 @@ from typing import Any
 from pdk.package.manifest import Manifest
 
 from ..grants import GrantSet, SecretRef
-from ..targets import Target, TargetError, match_url, parse_targets
+from pdk.package.targets import Target, match_url
 
 # Everything the driver can put on an ingress's queue.
 EVENT_KINDS: tuple[str, ...] = ("open", "text", "binary", "close", "error", "reconnecting", "reconnected")
@@ -61,30 +61,23 @@ def declared_connections(manifest: Manifest) -> list[ConnectionSpec]:
     """Every connection of every ingress, in manifest order. A connection without
     `event_kinds` wants every kind its ingress declares."""
     out: list[ConnectionSpec] = []
-    for ingress in manifest.ingresses:
-        for raw in ingress.raw.get("connections", []) or []:
-            if not isinstance(raw, dict):
-                continue
-            kinds = raw.get("event_kinds")
-            out.append(
-                ConnectionSpec(
-                    ingress=ingress.name,
-                    name=str(raw.get("name", "")),
-                    url=str(raw.get("url", "")),
-                    event_kinds=tuple(kinds) if isinstance(kinds, list) else ingress.event_kinds,
-                    subprotocols=tuple(raw.get("subprotocols", ()) or ()),
-                    secrets=tuple(raw.get("secrets", ()) or ()),
-                )
+    for conn in manifest.connections:
+        out.append(
+            ConnectionSpec(
+                ingress=conn.ingress,
+                name=conn.name,
+                url=conn.url,
+                event_kinds=conn.event_kinds,
+                subprotocols=conn.subprotocols,
+                secrets=conn.secrets,
             )
+        )
     return out
 
 
 def declared_targets(manifest: Manifest) -> tuple[Target, ...]:
-    """The manifest's `[[websocket]]` targets (an invalid table declares nothing)."""
-    try:
-        return parse_targets(manifest.raw.get("websocket", []), websocket=True)
-    except TargetError:
-        return ()
+    """The manifest's `[[websocket]]` targets (parsed when the manifest was validated)."""
+    return manifest.websocket_targets
 
 
 def check_connection(
@@ -109,8 +102,6 @@ def check_connection(
         return deny("host api 'websocket' is not declared in host_apis")
     if not grants.allows_host_api("websocket"):
         return deny("host api 'websocket' is not granted")
-    if manifest.raw.get("websocket") and not declared:
-        return deny("the manifest's [[websocket]] targets are invalid")
     verdict = grants.check_websocket(spec.url, declared)
     if not verdict:
         return deny(verdict.reason)
