@@ -1,9 +1,11 @@
-"""Shared fixtures: components are built once per test session and shared.
+"""Shared fixtures, on top of pdk.testing's pytest plugin (`build_plugin`, `pdk_host`,
+`http_server`, ...): components are built once per test session and shared.
 
 `built_plugin("text-tools")` copies `examples/text-tools` (or `tests/plugins/<name>`)
-into a session temporary directory, builds it there with the real componentize-py,
-and returns the copy's path. The compile cache lives in the session directory too,
-so the first load compiles and every later load deserializes."""
+into a session temporary directory and builds it there with pdk.testing's
+`build_plugin` (the real componentize-py), and returns the copy's path; `host` is
+pdk.testing's session `pdk_host`. The compile cache lives in the session directory
+too, so the first load compiles and every later load deserializes."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from typing import Callable, Iterator
 
 import pytest
 
-from generator.build import build
 from pdk.host import Host
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +54,7 @@ def _isolated_state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 @pytest.fixture(scope="session")
-def built_plugin(session_dir: Path) -> Callable[[str], Path]:
+def built_plugin(session_dir: Path, build_plugin: Callable[[str | Path], Path]) -> Callable[[str], Path]:
     built: dict[str, Path] = {}
 
     def _built(name: str) -> Path:
@@ -61,7 +62,7 @@ def built_plugin(session_dir: Path) -> Callable[[str], Path]:
             dest = session_dir / "plugins" / name
             if not dest.exists():
                 shutil.copytree(plugin_source(name), dest, ignore=shutil.ignore_patterns("build", "dist", "__pycache__"))
-            build(dest)
+            build_plugin(dest)
             built[name] = dest
         return built[name]
 
@@ -69,6 +70,6 @@ def built_plugin(session_dir: Path) -> Callable[[str], Path]:
 
 
 @pytest.fixture(scope="session")
-def host() -> Iterator[Host]:
-    with Host() as h:
-        yield h
+def host(pdk_host: Host) -> Host:
+    """pdk.testing's session `Host`, under the name these tests use."""
+    return pdk_host

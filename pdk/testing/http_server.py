@@ -10,12 +10,20 @@ imports really sent:
     [request] = server.wait_for(1)
     assert request.method == "GET"
     server.close()
+
+A responder computes an answer per request (`respond(path, responder=fn)`); it may wait
+for `server.closing` (set by `close()`) to model a server that never answers in time,
+and a `ScriptedResponse` with `stream` sends its body in chunks without a
+Content-Length (the client reads until the connection closes). `address` binds another
+loopback address (e.g. 127.0.0.2); `tls` serves HTTPS with a server-side SSL context.
 """
 
 from __future__ import annotations
 
 import json as _json
+import ssl
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -34,6 +42,7 @@ class RecordedRequest:
     query: str
     headers: dict[str, str]
     body: bytes
+    target: str = ""  # the request target exactly as received (path and query)
 
     @property
     def text(self) -> str:
@@ -45,9 +54,13 @@ class RecordedRequest:
 
 @dataclass(frozen=True)
 class ScriptedResponse:
+    """`stream`: chunks sent one by one (flushed) after the headers, with no
+    Content-Length and `Connection: close`; `body` is then ignored."""
+
     status: int = 200
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
+    stream: Iterable[bytes] | None = None
 
 
 Responder = Callable[[RecordedRequest], ScriptedResponse]
@@ -67,14 +80,19 @@ class HttpTestServer:
     """An HTTP/1.1 server on 127.0.0.1 (an ephemeral port) in a background thread.
 
     `requests` lists every request received, in arrival order. `port=0` picks an
-    ephemeral port."""
+    ephemeral port; `address` another loopback address; `tls` a server-side SSL
+    context (HTTPS)."""
 
-    def __init__(self, *, port: int = 0) -> None:
+    def __init__(self, *, port: int = 0, address: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[RecordedRequest] = []
+        self.address = address
+        self.closing = threading.Event()  # set by close(): waiting responders answer now
         self._routes: dict[tuple[str, str], ScriptedResponse | Responder] = {}
         self._cond = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server = ThreadingHTTPServer((address, port), self._handler_class())
         self._server.daemon_threads = True
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name="pdk-http-test-server", daemon=True)
         self._thread.start()
 
@@ -84,11 +102,25 @@ class HttpTestServer:
 
     @property
     def url(self) -> str:
-        """`http://127.0.0.1:<port>` (no trailing slash)."""
-        return f"http://127.0.0.1:{self.port}"
+        """`http://<address>:<port>` (no trailing slash)."""
+        return f"http://{self.address}:{self.port}"
 
-    def url_for(self, path: str) -> str:
-        return self.url + (path if path.startswith("/") else "/" + path)
+    def url_for(self, path: str, host: str | None = None) -> str:
+        """The URL of `path` on this server; `host` replaces the address in it (e.g.
+        `localhost`), the scheme stays `http`."""
+        base = f"http://{host}:{self.port}" if host is not None else self.url
+        return base + (path if path.startswith("/") else "/" + path)
+
+    @property
+    def count(self) -> int:
+        """How many requests arrived so far."""
+        with self._cond:
+            return len(self.requests)
+
+    def last(self) -> RecordedRequest:
+        """The latest request (IndexError when none arrived)."""
+        with self._cond:
+            return self.requests[-1]
 
     def respond(
         self,
@@ -116,6 +148,7 @@ class HttpTestServer:
             return list(self.requests)
 
     def close(self) -> None:
+        self.closing.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
@@ -153,11 +186,26 @@ class HttpTestServer:
                     query=parts.query,
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
+                    target=self.path,
                 )
                 response = server._answer(request)
+                try:
+                    self._send(response)
+                except OSError:
+                    self.close_connection = True  # the client hung up (a timeout test)
+
+            def _send(self, response: ScriptedResponse) -> None:
                 self.send_response(response.status)
                 for name, value in response.headers:
                     self.send_header(name, value)
+                if response.stream is not None:
+                    self.send_header("connection", "close")
+                    self.end_headers()
+                    self.close_connection = True
+                    for chunk in response.stream if self.command != "HEAD" else ():
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                    return
                 self.send_header("content-length", str(len(response.body)))
                 self.end_headers()
                 if self.command != "HEAD":

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pdk.host import Host, LoadedPlugin
-from pdk.host.codec import Case
+from pdk.host import Case, Host, LoadedPlugin
 from pdk.host.runtime import Accepted, Refused, RuntimeOptions, ServiceRuntime
 
 # Fast retries and restarts: the tests check the schedule, not the waiting.
@@ -54,10 +52,10 @@ class Runtimes:
             rt.stop(drain_deadline_s=0.0)
 
 
-@pytest.fixture(scope="module")
-def runtime_host() -> Iterator[Host]:
-    with Host(stderr=io.StringIO()) as host:  # dev-grant banners are not test output
-        yield host
+@pytest.fixture
+def runtime_host(pdk_host: Host) -> Host:
+    """pdk.testing's session `Host` (its dev-grant banners go to pytest's captured stderr)."""
+    return pdk_host
 
 
 @pytest.fixture

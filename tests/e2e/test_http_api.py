@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from loopback_http import LoopbackServer
+from loopback_http import api_server
 
 from pdk.errors import ErrorCode
 from pdk.host import Host, InstanceLimits, LoadedPlugin, open_package
 from pdk.host import http_api
 from pdk.host.tools import ToolResult
 from pdk.limits import HTTP_RESPONSE_MAX_BYTES
+from pdk.testing import HttpTestServer
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +33,8 @@ SECRET_BEARER = "Bearer ghp_" + "B" * 36
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    s = LoopbackServer()
+def server() -> Iterator[HttpTestServer]:
+    s = api_server()
     yield s
     s.close()
 
@@ -70,12 +71,12 @@ def grants_for(plugin_dir: Path, path: Path, *, targets: Sequence[dict[str, Any]
     return path
 
 
-def api(server: LoopbackServer, **extra: Any) -> dict[str, Any]:
+def api(server: HttpTestServer, **extra: Any) -> dict[str, Any]:
     return {"scheme": "http", "host": "127.0.0.1", "port": server.port, "methods": ["GET", "POST"], "path_prefixes": ["/api"], **extra}
 
 
 @pytest.fixture(scope="module")
-def plugin_dir(built: Path, server: LoopbackServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def plugin_dir(built: Path, server: HttpTestServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return with_targets(built, tmp_path_factory.mktemp("http") / "http-fetch", [api(server)])
 
 
@@ -107,10 +108,10 @@ def everything_shown(plugin: LoadedPlugin, *results: ToolResult) -> str:
 # --- allowed ------------------------------------------------------------------------------------
 
 
-def test_fetch_json_from_a_declared_and_granted_api(load: Any, server: LoopbackServer) -> None:
+def test_fetch_json_from_a_declared_and_granted_api(load: Any, server: HttpTestServer) -> None:
     plugin = load(targets=[api(server)])
     before = server.count
-    result = plugin.call_tool("fetch_json", {"url": server.url("/api/json")})
+    result = plugin.call_tool("fetch_json", {"url": server.url_for("/api/json")})
     assert result.ok, result
     assert result.content == {"status": 200, "data": {"hello": "world", "path": "/api/json"}}
     assert server.count == before + 1
@@ -127,22 +128,22 @@ def test_fetch_json_from_a_declared_and_granted_api(load: Any, server: LoopbackS
         ("POST", "/api/echo"),
     ],
 )
-def test_allowed_requests_reach_the_server(load: Any, server: LoopbackServer, method: str, path: str) -> None:
+def test_allowed_requests_reach_the_server(load: Any, server: HttpTestServer, method: str, path: str) -> None:
     plugin = load(targets=[api(server)])
     before = server.count
-    result = request(plugin, method, server.url(path), body="payload" if method == "POST" else None)
+    result = request(plugin, method, server.url_for(path), body="payload" if method == "POST" else None)
     assert result.ok, result
     assert server.count == before + 1
-    assert server.last().path == path
+    assert server.last().target == path  # the request target exactly as sent
     assert server.last().method == method
 
 
 # --- denied: zero requests ----------------------------------------------------------------------
 
 
-def denied_cases(server: LoopbackServer) -> list[tuple[str, str, str, list[dict[str, Any]], list[str]]]:
+def denied_cases(server: HttpTestServer) -> list[tuple[str, str, str, list[dict[str, Any]], list[str]]]:
     """(id, method, url, granted targets, granted host APIs). Declared: GET/POST /api on 127.0.0.1:port."""
-    url = server.url
+    url = server.url_for
     full = [api(server)]
     return [
         ("outside the declared prefix", "GET", url("/admin/secret"), [api(server, path_prefixes=["/"])], ["request"]),
@@ -161,7 +162,7 @@ def denied_cases(server: LoopbackServer) -> list[tuple[str, str, str, list[dict[
 
 
 @pytest.mark.parametrize("case", range(12))
-def test_denied_requests_make_no_request(load: Any, server: LoopbackServer, case: int) -> None:
+def test_denied_requests_make_no_request(load: Any, server: HttpTestServer, case: int) -> None:
     name, method, url, granted, host_apis = denied_cases(server)[case]
     plugin = load(targets=granted, host_apis=host_apis)
     before = server.count
@@ -173,17 +174,17 @@ def test_denied_requests_make_no_request(load: Any, server: LoopbackServer, case
     assert plugin.status()["instance"]["recycles"] == 0  # a typed error, not a trap
 
 
-def test_a_redirect_is_returned_not_followed(load: Any, server: LoopbackServer) -> None:
+def test_a_redirect_is_returned_not_followed(load: Any, server: HttpTestServer) -> None:
     plugin = load(targets=[api(server, path_prefixes=["/"])])  # granted broadly; declared /api only
     before = server.count
-    result = request(plugin, "GET", server.url("/api/redirect"))
+    result = request(plugin, "GET", server.url_for("/api/redirect"))
     assert result.ok, result
     assert result.content["status"] == 302
-    assert ["location", server.url("/admin/secret")] in result.content["headers"]
+    assert ["location", server.url_for("/admin/secret")] in result.content["headers"]
     assert server.count == before + 1
     assert server.last().path == "/api/redirect"  # /admin/secret was never requested
     # Following it by hand is a new request, checked like any other.
-    follow = request(plugin, "GET", server.url("/admin/secret"))
+    follow = request(plugin, "GET", server.url_for("/admin/secret"))
     assert host_error(follow) == "denied"
     assert server.count == before + 1
 
@@ -191,48 +192,48 @@ def test_a_redirect_is_returned_not_followed(load: Any, server: LoopbackServer) 
 # --- bounds and time ------------------------------------------------------------------------------
 
 
-def test_a_large_response_is_truncated_not_failed(load: Any, server: LoopbackServer) -> None:
+def test_a_large_response_is_truncated_not_failed(load: Any, server: HttpTestServer) -> None:
     plugin = load(targets=[api(server)])
-    result = request(plugin, "GET", server.url(f"/api/big?bytes={HTTP_RESPONSE_MAX_BYTES + 4096}"))
+    result = request(plugin, "GET", server.url_for(f"/api/big?bytes={HTTP_RESPONSE_MAX_BYTES + 4096}"))
     assert result.ok, result
     assert result.content["body_bytes"] == HTTP_RESPONSE_MAX_BYTES
     assert result.content["truncated"] is True
-    exact = request(plugin, "GET", server.url(f"/api/big?bytes={HTTP_RESPONSE_MAX_BYTES}"))
+    exact = request(plugin, "GET", server.url_for(f"/api/big?bytes={HTTP_RESPONSE_MAX_BYTES}"))
     assert exact.content["body_bytes"] == HTTP_RESPONSE_MAX_BYTES and exact.content["truncated"] is False
     # fetch_json cannot parse a cut document and says so, typed.
-    cut = plugin.call_tool("fetch_json", {"url": server.url(f"/api/big?bytes={HTTP_RESPONSE_MAX_BYTES + 1}")})
+    cut = plugin.call_tool("fetch_json", {"url": server.url_for(f"/api/big?bytes={HTTP_RESPONSE_MAX_BYTES + 1}")})
     assert cut.error is not None and "too large" in cut.error.message
 
 
-def test_the_guest_timeout_is_a_typed_timeout(load: Any, server: LoopbackServer) -> None:
+def test_the_guest_timeout_is_a_typed_timeout(load: Any, server: HttpTestServer) -> None:
     plugin = load(targets=[api(server)])
-    result = request(plugin, "GET", server.url("/api/slow"), timeout_ms=300)
+    result = request(plugin, "GET", server.url_for("/api/slow"), timeout_ms=300)
     assert result.error is not None and result.error.code is ErrorCode.TIMEOUT
     assert host_error(result) == "timeout"
     assert result.error.retryable is True
     assert plugin.status()["instance"]["recycles"] == 0
 
 
-def test_the_host_caps_the_timeout_to_the_call_deadline(load: Any, server: LoopbackServer) -> None:
+def test_the_host_caps_the_timeout_to_the_call_deadline(load: Any, server: HttpTestServer) -> None:
     """No timeout asked for (the host maximum is 10 s) and a 1 s call deadline: the host
     import gives up in time for the guest to turn it into a typed error. Had it blocked
     past the deadline, the epoch interrupt would have trapped the guest instead (a
     `fault` error and a recycled instance)."""
     plugin = load(targets=[api(server)], limits=InstanceLimits(deadline_s=1.0))
-    result = plugin.call_tool("fetch_json", {"url": server.url("/api/slow")})
+    result = plugin.call_tool("fetch_json", {"url": server.url_for("/api/slow")})
     assert result.error is not None
     assert host_error(result) == "timeout"
     assert "fault" not in result.error.details
     assert plugin.status()["instance"] == {"instantiations": 1, "recycles": 0, "calls": 1}
-    after = plugin.call_tool("fetch_json", {"url": server.url("/api/json")})
+    after = plugin.call_tool("fetch_json", {"url": server.url_for("/api/json")})
     assert after.ok, after  # the same instance goes on serving
 
 
-def test_guest_hop_by_hop_and_credential_headers_are_invalid(load: Any, server: LoopbackServer) -> None:
+def test_guest_hop_by_hop_and_credential_headers_are_invalid(load: Any, server: HttpTestServer) -> None:
     plugin = load(targets=[api(server)])
     before = server.count
     for header in ("Connection", "Transfer-Encoding", "Upgrade", "Host", "Authorization", "Cookie"):
-        result = request(plugin, "GET", server.url("/api/json"), headers={header: "x"})
+        result = request(plugin, "GET", server.url_for("/api/json"), headers={header: "x"})
         assert result.error is not None and result.error.code is ErrorCode.INVALID_INPUT, header
         assert host_error(result) == "invalid"
     assert server.count == before
@@ -242,7 +243,7 @@ def test_guest_hop_by_hop_and_credential_headers_are_invalid(load: Any, server: 
 
 
 @pytest.fixture(scope="module")
-def names_dir(built: Path, server: LoopbackServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def names_dir(built: Path, server: HttpTestServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     port = server.port
     targets = [
         {"scheme": "http", "host": "internal.example.test", "port": port},
@@ -266,7 +267,7 @@ class Resolver:
 
 @pytest.mark.parametrize("name", ["internal.example.test", "api.example.test"])
 def test_a_name_resolving_to_loopback_is_denied_without_an_explicit_grant(
-    load: Any, server: LoopbackServer, names_dir: Path, monkeypatch: pytest.MonkeyPatch, name: str
+    load: Any, server: HttpTestServer, names_dir: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     """An exact name and a wildcard, both declared and granted, resolving to 127.0.0.1:
     only a target naming the IP literal (or `localhost`) may reach loopback."""
@@ -282,7 +283,7 @@ def test_a_name_resolving_to_loopback_is_denied_without_an_explicit_grant(
     assert server.count == before
 
 
-def test_localhost_named_explicitly_reaches_loopback(load: Any, server: LoopbackServer, names_dir: Path) -> None:
+def test_localhost_named_explicitly_reaches_loopback(load: Any, server: HttpTestServer, names_dir: Path) -> None:
     """The system resolver, for real: `localhost` declared and granted by name."""
     plugin = load(directory=names_dir, targets=[{"scheme": "http", "host": "localhost", "port": server.port}])
     before = server.count
@@ -295,7 +296,7 @@ def test_localhost_named_explicitly_reaches_loopback(load: Any, server: Loopback
 # --- secrets and redaction ------------------------------------------------------------------------
 
 
-def test_secret_headers_reach_the_server_but_not_the_guest(load: Any, server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secret_headers_reach_the_server_but_not_the_guest(load: Any, server: HttpTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bearer_file = tmp_path / "bearer.txt"
     bearer_file.write_text(SECRET_BEARER + "\n")
     monkeypatch.setenv("HTTP_FETCH_TEST_TOKEN", SECRET_TOKEN)
@@ -306,22 +307,22 @@ def test_secret_headers_reach_the_server_but_not_the_guest(load: Any, server: Lo
             {"name": "bearer", "file": str(bearer_file), "header": "Authorization"},
         ],
     )
-    result = request(plugin, "GET", server.url("/api/echo"))
+    result = request(plugin, "GET", server.url_for("/api/echo"))
     assert result.ok, result
     seen = server.last()
     assert seen.headers["x-api-key"] == SECRET_TOKEN
     assert seen.headers["authorization"] == SECRET_BEARER
-    refused = request(plugin, "GET", server.url("/api/json"), headers={"X-Api-Key": "guest-made"})
+    refused = request(plugin, "GET", server.url_for("/api/json"), headers={"X-Api-Key": "guest-made"})
     assert host_error(refused) == "invalid"  # the secret's header is the host's to set
     shown = everything_shown(plugin, result, refused)
     assert SECRET_TOKEN not in shown and "ghp_" not in shown and str(bearer_file) not in shown
 
 
-def test_errors_and_diagnostics_are_redacted(load: Any, server: LoopbackServer) -> None:
+def test_errors_and_diagnostics_are_redacted(load: Any, server: HttpTestServer) -> None:
     plugin = load(targets=[api(server)])
     token = "ghp_" + "Z" * 36
-    allowed = request(plugin, "GET", server.url(f"/api/json?access_token={token}&api_key=AKIA{'Q' * 16}"))
-    denied = request(plugin, "GET", server.url(f"/admin/secret?token={token}"))
+    allowed = request(plugin, "GET", server.url_for(f"/api/json?access_token={token}&api_key=AKIA{'Q' * 16}"))
+    denied = request(plugin, "GET", server.url_for(f"/admin/secret?token={token}"))
     userinfo = request(plugin, "GET", f"http://admin:hunter2-{token}@127.0.0.1:{server.port}/api/json")
     assert allowed.ok and host_error(denied) == "denied" and host_error(userinfo) == "invalid"
     shown = everything_shown(plugin, denied, userinfo) + json.dumps(plugin.diagnostics.messages())

@@ -1,5 +1,5 @@
 """The host-owned WebSocket driver, end to end: a real component (`tests/plugins/ws-echo`)
-in the real runtime, real WebSocket servers on 127.0.0.1 (`ws_server.WsServer`).
+in the real runtime, real WebSocket servers on 127.0.0.1 (`pdk.testing.WebSocketTestServer`).
 
 No test asserts on timing; every wait is a failure guard. Every frame is accounted
 for: the driver's counters are checked against what the servers sent."""
@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection
 from ws_harness import FAST, Running, grants_for, plugin_copy, start, wait_until
-from ws_server import WsServer, collect
+from ws_server import collect, ws_server
 
 from pdk.host import Host
 from pdk.host.codec import Case
+from pdk.testing import WebSocketTestServer
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +33,8 @@ def built(built_plugin: Callable[[str], Path]) -> Path:
 
 
 @pytest.fixture
-def server() -> Iterator[WsServer]:
-    s = WsServer(collect)
+def server() -> Iterator[WebSocketTestServer]:
+    s = ws_server()
     yield s
     s.close()
 
@@ -52,13 +53,13 @@ def accounted(conn: dict[str, Any]) -> int:
     return conn["delivered_frames"] + filtered + conn["refused_frames"] + conn["dropped_at_stop"] + (1 if conn["held"] else 0)
 
 
-def test_echo_round_trip(host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running]) -> None:
+def test_echo_round_trip(host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running]) -> None:
     run = start(host, plugin_copy(built, tmp_path / "p", server.port))
     running_list.append(run)
-    server.wait_accepted(1)
+    server.wait_for_connections(1, 30)
     run.wait_kinds(lambda k: k == ["open"])
     server.send("hello, plugin")
-    assert server.wait_received(1) == ["hello, plugin"]  # answered by the plugin
+    assert server.wait_for_messages(1, 60) == ["hello, plugin"]  # answered by the plugin
     run.rt.wait_idle(10)
     seen = run.seen("echo")
     assert [s["kind"] for s in seen] == ["open", "text"]
@@ -71,7 +72,7 @@ def test_echo_round_trip(host: Host, built: Path, tmp_path: Path, server: WsServ
     status = run.rt.status()
     assert status["sources"]["websocket:echo"]["state"] == "open"
     assert status["commands"]["by_result"]["executed"] >= 1
-    assert server.accepted[0].path == "/echo"
+    assert server.handshakes[0].path == "/echo"
 
 
 def test_ten_thousand_messages_none_lost_order_kept(host: Host, built: Path, tmp_path: Path, running_list: list[Running]) -> None:
@@ -79,7 +80,7 @@ def test_ten_thousand_messages_none_lost_order_kept(host: Host, built: Path, tmp
     acks: list[str] = []
     done = asyncio.Event()
 
-    async def stream(srv: WsServer, ws: ServerConnection) -> None:
+    async def stream(srv: WebSocketTestServer, ws: ServerConnection) -> None:
         async def read() -> None:
             async for message in ws:
                 acks.append(str(message))
@@ -92,7 +93,7 @@ def test_ten_thousand_messages_none_lost_order_kept(host: Host, built: Path, tmp
         await done.wait()
         reader.cancel()
 
-    srv = WsServer(stream)
+    srv = ws_server(stream)
     try:
         run = start(host, plugin_copy(built, tmp_path / "p", srv.port), config={"record": False})
         running_list.append(run)
@@ -111,7 +112,7 @@ def test_ten_thousand_messages_none_lost_order_kept(host: Host, built: Path, tmp
         srv.close()
 
 
-def test_server_restart_reconnects_with_backoff_and_resumes(host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running]) -> None:
+def test_server_restart_reconnects_with_backoff_and_resumes(host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running]) -> None:
     run = start(host, plugin_copy(built, tmp_path / "p", server.port))
     running_list.append(run)
     run.wait_kinds(lambda k: k == ["open"])
@@ -121,7 +122,7 @@ def test_server_restart_reconnects_with_backoff_and_resumes(host: Host, built: P
     server.start()  # the same port
     run.wait_kinds(lambda k: "reconnected" in k)
     server.send("after the restart")
-    assert server.wait_received(1) == ["after the restart"]
+    assert server.wait_for_messages(1, 60) == ["after the restart"]
     kinds = run.wait_kinds(lambda k: k[-1] == "text")
     assert kinds[:3] == ["open", "close", "reconnecting"]
     assert kinds[-2:] == ["reconnected", "text"]
@@ -139,16 +140,16 @@ def test_server_restart_reconnects_with_backoff_and_resumes(host: Host, built: P
     assert errors and all(e.startswith("connect failed") for e in errors)
     conn = run.conn()
     assert conn["reconnects"] == 1 and conn["connects"] == 2 and conn["reconnect_attempts"] == len(attempts)
-    assert len(server.accepted) == 2
+    assert len(server.handshakes) == 2
 
 
-def test_binary_ping_and_close_frames(host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running]) -> None:
+def test_binary_ping_and_close_frames(host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running]) -> None:
     run = start(host, plugin_copy(built, tmp_path / "p", server.port))
     running_list.append(run)
     run.wait_kinds(lambda k: k == ["open"])
     blob = bytes(range(256)) * 4
     server.send(blob)
-    assert server.wait_received(1) == [blob]  # binary is delivered as bytes and echoed
+    assert server.wait_for_messages(1, 60) == [blob]  # binary is delivered as bytes and echoed
     latency = server.run(_ping(server.latest()))  # answered by the host, not the plugin
     assert latency >= 0
     server.run(server.latest().close(4000, "custom reason"))
@@ -174,7 +175,7 @@ def test_slow_plugin_pauses_the_reader_and_loses_nothing(host: Host, built: Path
     pad = " " + "x" * (64 * 1024)
     state: dict[str, Any] = {"sent": 0, "blocked": 0, "paused_seen": False}
 
-    async def flood(srv: WsServer, ws: ServerConnection) -> None:
+    async def flood(srv: WebSocketTestServer, ws: ServerConnection) -> None:
         for i in range(400):
             send = asyncio.ensure_future(ws.send(f"seq:{i}{pad}"))
             await asyncio.sleep(0)  # one step: a send that need not wait is done now
@@ -186,7 +187,7 @@ def test_slow_plugin_pauses_the_reader_and_loses_nothing(host: Host, built: Path
                 break
         await ws.wait_closed()
 
-    srv = WsServer(flood)
+    srv = ws_server(flood)
     try:
         run = start(host, plugin_copy(built, tmp_path / "p", srv.port), config={"delay_ms": 5, "reply": False, "record": False})
         running_list.append(run)
@@ -212,12 +213,12 @@ def test_slow_plugin_pauses_the_reader_and_loses_nothing(host: Host, built: Path
         srv.close()
 
 
-def test_send_during_an_outage_fails_with_a_typed_result(host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running]) -> None:
+def test_send_during_an_outage_fails_with_a_typed_result(host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running]) -> None:
     run = start(host, plugin_copy(built, tmp_path / "p", server.port))
     running_list.append(run)
     run.wait_kinds(lambda k: k == ["open"])
     run.rt.submit("control", "say", Case("text", "while up"))
-    assert server.wait_received(1) == ["while up"]
+    assert server.wait_for_messages(1, 60) == ["while up"]
     server.stop()
     run.wait_state("reconnecting")
     run.rt.submit("control", "say", Case("text", "while down"))
@@ -232,10 +233,10 @@ def test_send_during_an_outage_fails_with_a_typed_result(host: Host, built: Path
     server.start()
     run.wait_kinds(lambda k: "reconnected" in k)
     run.rt.submit("control", "say", Case("text", "back"))
-    assert server.wait_received(2) == ["while up", "back"]  # nothing queued from the outage
+    assert server.wait_for_messages(2, 60) == ["while up", "back"]  # nothing queued from the outage
 
 
-def test_send_results_for_unknown_and_too_large(host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running]) -> None:
+def test_send_results_for_unknown_and_too_large(host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running]) -> None:
     run = start(host, plugin_copy(built, tmp_path / "p", server.port), options=replace(FAST, max_send_bytes=8))
     running_list.append(run)
     run.wait_state("open")
@@ -244,7 +245,7 @@ def test_send_results_for_unknown_and_too_large(host: Host, built: Path, tmp_pat
     big = run.driver.send({"connection": "echo", "message": Case("binary", b"123456789")})
     assert big["result"] == "failed" and big["reason"] == "too_large"
     assert run.driver.send({"connection": "echo", "message": Case("binary", b"12345678")})["result"] == "executed"
-    assert server.wait_received(1) == [b"12345678"]
+    assert server.wait_for_messages(1, 60) == [b"12345678"]
 
 
 @pytest.mark.parametrize(
@@ -258,7 +259,7 @@ def test_send_results_for_unknown_and_too_large(host: Host, built: Path, tmp_pat
     ids=["no-target", "no-host-api", "no-ingress-surface", "other-path"],
 )
 def test_ungranted_connections_are_never_dialed(
-    host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running], grant_body: str, reason: str
+    host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running], grant_body: str, reason: str
 ) -> None:
     path = plugin_copy(built, tmp_path / "p", server.port)
     grants = grants_for(path, grant_body.format(port=server.port))
@@ -268,23 +269,23 @@ def test_ungranted_connections_are_never_dialed(
     assert conn["state"] == "denied" and reason in conn["last_error"]
     assert run.rt.status()["sources"]["websocket:echo"]["state"] == "denied"
     run.stop()
-    assert server.accepted == []  # never dialed: denied connections get no task at all
+    assert server.handshakes == []  # never dialed: denied connections get no task at all
     assert conn["frames_in"] == 0 and run.kinds() == []
 
 
-def test_granted_connection_dials_while_a_denied_one_does_not(host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running]) -> None:
+def test_granted_connection_dials_while_a_denied_one_does_not(host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running]) -> None:
     """`aux` is granted (its own port), `echo` is not: only `aux` reaches a server."""
-    aux = WsServer(collect)
+    aux = ws_server()
     try:
         path = plugin_copy(built, tmp_path / "p", server.port, aux.port)
         body = f'surfaces = ["services", "ingresses"]\nhost_apis = ["websocket"]\n[[plugins.websocket]]\nscheme = "ws"\nhost = "127.0.0.1"\nport = {aux.port}\n'
         run = start(host, path, grants=grants_for(path, body))
         running_list.append(run)
-        assert aux.wait_accepted(1)[0].path == "/aux"
+        assert aux.wait_for_connections(1, 30)[0].path == "/aux"
         run.wait_state("open", "aux")
         assert run.conn("echo")["state"] == "denied"
         run.stop()
-        assert server.accepted == [] and len(aux.accepted) == 1
+        assert server.handshakes == [] and len(aux.handshakes) == 1
     finally:
         aux.close()
 
@@ -303,7 +304,7 @@ def _name_for_loopback() -> str | None:
     return None
 
 
-def test_a_dns_name_that_resolves_to_loopback_is_denied_at_dial_time(host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running]) -> None:
+def test_a_dns_name_that_resolves_to_loopback_is_denied_at_dial_time(host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running]) -> None:
     """Declared and granted by name, but the name resolves to 127.0.0.1: only a target
     naming the IP literal (or `localhost`) may reach loopback, so it is never dialed."""
     name = _name_for_loopback()
@@ -317,11 +318,11 @@ def test_a_dns_name_that_resolves_to_loopback_is_denied_at_dial_time(host: Host,
     conn = run.wait_state("denied")
     assert "restricted address" in conn["last_error"]
     run.stop()
-    assert server.accepted == [] and conn["reconnect_attempts"] == 0
+    assert server.handshakes == [] and conn["reconnect_attempts"] == 0
 
 
 def test_secret_header_reaches_the_server_only(
-    host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running],
+    host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running],
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str],
 ) -> None:
     secret = "Bearer sk-test-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
@@ -335,10 +336,10 @@ def test_secret_header_reaches_the_server_only(
     )
     run = start(host, path, grants=grants_for(path, body))
     running_list.append(run)
-    assert server.wait_accepted(1)[0].headers["authorization"] == secret
+    assert server.wait_for_connections(1, 30)[0].headers["authorization"] == secret
     run.wait_kinds(lambda k: k == ["open"])
     server.send("hi")
-    server.wait_received(1)
+    server.wait_for_messages(1, 60)
     server.run(server.latest().close(1011, "server error"))  # errors and closes get reported...
     run.wait_kinds(lambda k: "reconnected" in k)
     run.rt.wait_idle(10)
@@ -355,10 +356,10 @@ def test_secret_header_reaches_the_server_only(
     views["stdio"] = out + err
     for where, text in views.items():
         assert "sk-test-9f8e" not in text, f"the secret leaked into {where}"
-    assert len(server.accepted) == 2 and all(a.headers["authorization"] == secret for a in server.accepted)
+    assert len(server.handshakes) == 2 and all(a.headers["authorization"] == secret for a in server.handshakes)
 
 
-def test_unreadable_secret_fails_without_dialing(host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreadable_secret_fails_without_dialing(host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WS_ECHO_MISSING", raising=False)
     path = plugin_copy(built, tmp_path / "p", server.port, secrets=["token"])
     body = (
@@ -371,24 +372,24 @@ def test_unreadable_secret_fails_without_dialing(host: Host, built: Path, tmp_pa
     conn = run.wait_state("failed")
     assert "secret 'token' is not available" in conn["last_error"]
     assert run.wait_kinds(lambda k: k == ["error"])
-    assert server.accepted == []
+    assert server.handshakes == []
 
 
-def test_dev_grants_carry_no_secrets(host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running]) -> None:
+def test_dev_grants_carry_no_secrets(host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running]) -> None:
     run = start(host, plugin_copy(built, tmp_path / "p", server.port, secrets=["token"]))
     running_list.append(run)
     assert run.conn()["state"] == "denied" and "dev grants carry no secrets" in run.conn()["last_error"]
 
 
-def test_stop_closes_cleanly_without_spurious_events(host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running]) -> None:
+def test_stop_closes_cleanly_without_spurious_events(host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running]) -> None:
     run = start(host, plugin_copy(built, tmp_path / "p", server.port))
     run.wait_kinds(lambda k: k == ["open"])
     server.send("one")
-    server.wait_received(1)
+    server.wait_for_messages(1, 60)
     run.rt.wait_idle(10)
     run.driver.stop()
-    server.wait(lambda: bool(server.accepted[0].closes), 10, "the close handshake")
-    assert server.accepted[0].closes == [(1001, "host stopping")]
+    server.wait(lambda: bool(server.handshakes[0].closes), 10, "the close handshake")
+    assert server.handshakes[0].closes == [(1001, "host stopping")]
     run.rt.wait_idle(10)
     assert run.kinds() == ["open", "text"]  # no close, error or reconnecting event
     conn = run.conn()
@@ -397,10 +398,10 @@ def test_stop_closes_cleanly_without_spurious_events(host: Host, built: Path, tm
     after = run.driver.send({"connection": "echo", "message": Case("text", "late")})
     assert after["result"] == "failed" and after["reason"] == "closed"
     run.rt.stop()
-    assert len(server.accepted) == 1  # no reconnect after stop
+    assert len(server.handshakes) == 1  # no reconnect after stop
 
 
-def test_a_dead_endpoint_does_not_delay_other_connections(host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running]) -> None:
+def test_a_dead_endpoint_does_not_delay_other_connections(host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running]) -> None:
     """`aux` accepts TCP but never answers the handshake; `echo` works meanwhile."""
     import socket
 
@@ -411,9 +412,9 @@ def test_a_dead_endpoint_does_not_delay_other_connections(host: Host, built: Pat
         options = replace(FAST, open_timeout_s=60.0)
         run = start(host, plugin_copy(built, tmp_path / "p", server.port, silent.getsockname()[1]), options=options)
         running_list.append(run)
-        server.wait_accepted(1)
+        server.wait_for_connections(1, 30)
         server.send("still served")
-        assert server.wait_received(1) == ["still served"]
+        assert server.wait_for_messages(1, 60) == ["still served"]
         assert run.conn("aux")["state"] == "connecting"
         run.stop()  # stopping does not wait for the dead endpoint's handshake either
         assert run.conn("aux")["state"] == "closed"
@@ -421,7 +422,7 @@ def test_a_dead_endpoint_does_not_delay_other_connections(host: Host, built: Pat
         silent.close()
 
 
-def test_too_large_message_closes_with_1009_and_reconnects(host: Host, built: Path, tmp_path: Path, server: WsServer, running_list: list[Running]) -> None:
+def test_too_large_message_closes_with_1009_and_reconnects(host: Host, built: Path, tmp_path: Path, server: WebSocketTestServer, running_list: list[Running]) -> None:
     options = replace(FAST, max_message_bytes=1024)
     run = start(host, plugin_copy(built, tmp_path / "p", server.port), options=options)
     running_list.append(run)
@@ -431,22 +432,22 @@ def test_too_large_message_closes_with_1009_and_reconnects(host: Host, built: Pa
     assert kinds == ["open", "error", "close", "reconnecting", "reconnected"]
     seen = run.seen("echo")
     assert "exceeded 1024 bytes" in seen[1]["failure"] and seen[2]["code"] == 1009
-    server.wait(lambda: bool(server.accepted[0].closes), 10, "the close")
-    assert server.accepted[0].closes[0][0] == 1009
+    server.wait(lambda: bool(server.handshakes[0].closes), 10, "the close")
+    assert server.handshakes[0].closes[0][0] == 1009
 
 
 def test_heartbeat_detects_a_silent_peer(host: Host, built: Path, tmp_path: Path, running_list: list[Running]) -> None:
     """The first connection's server stops reading (so never answers pings): the
     heartbeat gives up, closes with 1011 and reconnects."""
 
-    async def deaf_once(srv: WsServer, ws: ServerConnection) -> None:
-        if len(srv.accepted) == 1:
+    async def deaf_once(srv: WebSocketTestServer, ws: ServerConnection) -> None:
+        if len(srv.handshakes) == 1:
             ws.transport.pause_reading()
             await ws.wait_closed()
             return
         await collect(srv, ws)
 
-    srv = WsServer(deaf_once)
+    srv = ws_server(deaf_once)
     try:
         options = replace(FAST, ping_interval_s=0.1, ping_timeout_s=0.2, close_timeout_s=0.2)
         run = start(host, plugin_copy(built, tmp_path / "p", srv.port), options=options)
@@ -457,19 +458,19 @@ def test_heartbeat_detects_a_silent_peer(host: Host, built: Path, tmp_path: Path
         assert "no pong" in seen[1]["failure"] and seen[2]["code"] == 1011
         assert run.conn()["ping_timeouts"] == 1
         srv.send("alive again")
-        assert srv.wait_received(1) == ["alive again"]
+        assert srv.wait_for_messages(1, 60) == ["alive again"]
     finally:
         srv.close()
 
 
 def test_kinds_the_ingress_does_not_want_are_filtered(host: Host, built: Path, tmp_path: Path, running_list: list[Running]) -> None:
     """`aux` takes only open and text: a binary frame is counted, not submitted."""
-    aux = WsServer(collect)
+    aux = ws_server()
     try:
-        main = WsServer(collect)
+        main = ws_server()
         run = start(host, plugin_copy(built, tmp_path / "p", main.port, aux.port))
         running_list.append(run)
-        aux.wait_accepted(1)
+        aux.wait_for_connections(1, 30)
         run.wait_kinds(lambda k: k == ["open"], source="aux")
         aux.send(b"\x01\x02")
         aux.send("text after binary")

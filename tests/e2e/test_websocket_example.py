@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 from ws_harness import start, wait_until
-from ws_server import WsServer
+from ws_server import ws_server
 
 from pdk.host import Host
+from pdk.testing import WebSocketTestServer
 
 pytestmark = pytest.mark.slow
 
@@ -37,19 +38,19 @@ def bot_copy(built: Path, dest: Path, port: int) -> Path:
 
 
 @pytest.fixture
-def server() -> Iterator[WsServer]:
-    s = WsServer()
+def server() -> Iterator[WebSocketTestServer]:
+    s = ws_server()
     yield s
     s.close()
 
 
-def test_echo_bot_answers_and_counts(host: Host, echo_bot: Path, tmp_path: Path, server: WsServer) -> None:
+def test_echo_bot_answers_and_counts(host: Host, echo_bot: Path, tmp_path: Path, server: WebSocketTestServer) -> None:
     run = start(host, bot_copy(echo_bot, tmp_path / "bot", server.port), config={"prefix": "bot"})
     try:
-        assert server.wait_received(1) == ["bot bot here (0 answered so far)"]  # greeted on open
+        assert server.wait_for_messages(1, 60) == ["bot bot here (0 answered so far)"]  # greeted on open
         server.send("hi")
         server.send("how are you?")
-        assert server.wait_received(3)[1:] == ["bot #1: hi", "bot #2: how are you?"]
+        assert server.wait_for_messages(3, 60)[1:] == ["bot #1: hi", "bot #2: how are you?"]
         run.rt.wait_idle(10)
         plugin = run.rt.status(refresh=True)["plugin_status"]
         assert plugin["healthy"] is True
@@ -65,7 +66,7 @@ def test_echo_bot_answers_and_counts(host: Host, echo_bot: Path, tmp_path: Path,
         run.stop()
 
 
-def test_pdk_run_starts_and_stops_the_driver(echo_bot: Path, tmp_path: Path, server: WsServer) -> None:
+def test_pdk_run_starts_and_stops_the_driver(echo_bot: Path, tmp_path: Path, server: WebSocketTestServer) -> None:
     plugin_dir = bot_copy(echo_bot, tmp_path / "bot", server.port)
     runtime_dir = Path(tempfile.mkdtemp(prefix="pdk-ws-"))  # a Unix socket path must be short
     env = {**os.environ, "YOI_PDK_RUNTIME_DIR": str(runtime_dir)}
@@ -74,9 +75,9 @@ def test_pdk_run_starts_and_stops_the_driver(echo_bot: Path, tmp_path: Path, ser
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
-        assert server.wait_received(1, timeout_s=120) == ["echo bot here (0 answered so far)"]
+        assert server.wait_for_messages(1, timeout_s=120) == ["echo bot here (0 answered so far)"]
         server.send("hello from a human")
-        assert server.wait_received(2)[1] == "echo #1: hello from a human"
+        assert server.wait_for_messages(2, 60)[1] == "echo #1: hello from a human"
 
         def status() -> dict[str, object] | None:
             done = subprocess.run([sys.executable, "-m", "pdk.cli", "status", "--json"], capture_output=True, text=True, env=env, timeout=120)
@@ -93,8 +94,8 @@ def test_pdk_run_starts_and_stops_the_driver(echo_bot: Path, tmp_path: Path, ser
         assert proc.returncode == 0, err
         assert "websocket: chat -> ws://127.0.0.1:" in out
         assert "stopped on SIGINT" in out
-        server.wait(lambda: bool(server.accepted[0].closes), 10, "the close")
-        assert server.accepted[0].closes == [(1001, "host stopping")]
+        server.wait(lambda: bool(server.handshakes[0].closes), 10, "the close")
+        assert server.handshakes[0].closes == [(1001, "host stopping")]
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,4 +1,4 @@
-"""Running the `ws-echo` test plugin against a `WsServer`: copy the built plugin,
+"""Running the `ws-echo` test plugin against a `WebSocketTestServer`: copy the built plugin,
 point its connections at the test's servers, load it, start the runtime and driver."""
 
 from __future__ import annotations
