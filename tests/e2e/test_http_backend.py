@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from loopback_http import LoopbackServer
+from loopback_http import api_server
 
 from pdk.host.codec import Err, Ok
 from pdk.host.diagnostics import DiagnosticLog
@@ -34,13 +34,14 @@ from pdk.limits import (
     HTTP_REQUEST_BODY_MAX_BYTES,
     HTTP_TIMEOUT_MAX_S,
 )
+from pdk.testing import HttpTestServer
 
 DIGEST = "sha256:" + "a" * 64
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    s = LoopbackServer()
+def server() -> Iterator[HttpTestServer]:
+    s = api_server()
     yield s
     s.close()
 
@@ -61,7 +62,7 @@ def grant_set(targets: Sequence[dict[str, Any]], *, host_apis: Sequence[str] = (
     return grants
 
 
-def loopback(server: LoopbackServer, **extra: Any) -> dict[str, Any]:
+def loopback(server: HttpTestServer, **extra: Any) -> dict[str, Any]:
     return {"scheme": "http", "host": server.address, "port": server.port, "methods": ["GET", "POST"], "path_prefixes": ["/api"], **extra}
 
 
@@ -75,7 +76,7 @@ def get(url: str, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def setup(server: LoopbackServer) -> tuple[GrantSet, tuple[Target, ...]]:
+def setup(server: HttpTestServer) -> tuple[GrantSet, tuple[Target, ...]]:
     t = loopback(server)
     return grant_set([t]), (Target.from_mapping(t),)
 
@@ -90,9 +91,9 @@ def assert_err(result: Any, code: str) -> str:
 # --- the happy path ---------------------------------------------------------------------------
 
 
-def test_get_returns_status_headers_and_body(server: LoopbackServer, setup: Any) -> None:
+def test_get_returns_status_headers_and_body(server: HttpTestServer, setup: Any) -> None:
     grants, declared = setup
-    result = run(get(server.url("/api/json?x=1")), grants, declared)
+    result = run(get(server.url_for("/api/json?x=1")), grants, declared)
     assert isinstance(result, Ok)
     response = result.value
     assert response["status"] == 200
@@ -104,25 +105,25 @@ def test_get_returns_status_headers_and_body(server: LoopbackServer, setup: Any)
     assert seen.headers["connection"] == "close"
 
 
-def test_method_is_sent_upper_case(server: LoopbackServer, setup: Any) -> None:
+def test_method_is_sent_upper_case(server: HttpTestServer, setup: Any) -> None:
     grants, declared = setup
-    result = run({"method": "post", "url": server.url("/api/echo"), "headers": [("content-type", "text/plain")], "body": b"hi"}, grants, declared)
+    result = run({"method": "post", "url": server.url_for("/api/echo"), "headers": [("content-type", "text/plain")], "body": b"hi"}, grants, declared)
     assert isinstance(result, Ok)
     echoed = json.loads(result.value["body"])
     assert echoed["method"] == "POST" and echoed["body"] == "hi"
     assert server.last().headers["content-length"] == "2"
 
 
-def test_response_headers_are_bounded_in_count(server: LoopbackServer, setup: Any) -> None:
+def test_response_headers_are_bounded_in_count(server: HttpTestServer, setup: Any) -> None:
     grants, declared = setup
-    result = run(get(server.url("/api/many-headers")), grants, declared)
+    result = run(get(server.url_for("/api/many-headers")), grants, declared)
     assert isinstance(result, Ok)
     assert len(result.value["headers"]) == HTTP_HEADERS_MAX
 
 
-def test_a_body_without_length_is_read_to_the_bound(server: LoopbackServer, setup: Any) -> None:
+def test_a_body_without_length_is_read_to_the_bound(server: HttpTestServer, setup: Any) -> None:
     grants, declared = setup
-    result = run(get(server.url("/api/stream?bytes=300000")), grants, declared)
+    result = run(get(server.url_for("/api/stream?bytes=300000")), grants, declared)
     assert isinstance(result, Ok)
     assert result.value["truncated"] is True
     assert len(result.value["body"]) == 256 * 1024
@@ -149,7 +150,7 @@ def test_a_body_without_length_is_read_to_the_bound(server: LoopbackServer, setu
         ({"method": "POST", "url": "PORT/api/echo", "body": "text"}, "invalid"),
     ],
 )
-def test_malformed_requests_are_invalid_and_send_nothing(server: LoopbackServer, setup: Any, request_: dict[str, Any], code: str) -> None:
+def test_malformed_requests_are_invalid_and_send_nothing(server: HttpTestServer, setup: Any, request_: dict[str, Any], code: str) -> None:
     grants, declared = setup
     request_ = {**request_, "url": request_["url"].replace("PORT", f"http://127.0.0.1:{server.port}")}
     before = server.count
@@ -163,19 +164,19 @@ def test_malformed_requests_are_invalid_and_send_nothing(server: LoopbackServer,
     ["Connection", "keep-alive", "Transfer-Encoding", "Upgrade", "TE", "Trailer", "Proxy-Connection", "Proxy-Foo",
      "Expect", "Host", "Content-Length", "Authorization", "Cookie", "Proxy-Authorization", "x-api-key"],
 )
-def test_host_owned_and_credential_headers_are_refused(server: LoopbackServer, header: str) -> None:
+def test_host_owned_and_credential_headers_are_refused(server: HttpTestServer, header: str) -> None:
     t = loopback(server)
     grants = grant_set([t], secrets=[{"name": "token", "env": "YOI_TEST_UNUSED", "header": "X-Api-Key"}])
     before = server.count
-    message = assert_err(run(get(server.url("/api/json"), headers=[(header, "value")]), grants, [Target.from_mapping(t)]), "invalid")
+    message = assert_err(run(get(server.url_for("/api/json"), headers=[(header, "value")]), grants, [Target.from_mapping(t)]), "invalid")
     assert header.lower() in message.lower()
     assert server.count == before
 
 
-def test_bounds_are_too_large_and_send_nothing(server: LoopbackServer, setup: Any) -> None:
+def test_bounds_are_too_large_and_send_nothing(server: HttpTestServer, setup: Any) -> None:
     grants, declared = setup
     before = server.count
-    url = server.url("/api/echo")
+    url = server.url_for("/api/echo")
     body = b"b" * (HTTP_REQUEST_BODY_MAX_BYTES + 1)
     assert_err(run({"method": "POST", "url": url, "body": body}, grants, declared), "too_large")
     headers = [(f"x-h-{i}", "v") for i in range(HTTP_HEADERS_MAX + 1)]
@@ -189,25 +190,25 @@ def test_bounds_are_too_large_and_send_nothing(server: LoopbackServer, setup: An
     assert len(server.last().body) == HTTP_REQUEST_BODY_MAX_BYTES
 
 
-def test_request_api_must_be_declared_and_granted(server: LoopbackServer) -> None:
+def test_request_api_must_be_declared_and_granted(server: HttpTestServer) -> None:
     t = loopback(server)
     declared = (Target.from_mapping(t),)
     before = server.count
-    assert "not declared" in assert_err(run(get(server.url("/api/json")), grant_set([t]), declared, api_declared=False), "denied")
-    assert "not granted" in assert_err(run(get(server.url("/api/json")), grant_set([t], host_apis=[]), declared), "denied")
-    assert "granted" in assert_err(run(get(server.url("/api/json")), GrantSet.empty("no grant"), declared), "denied")
+    assert "not declared" in assert_err(run(get(server.url_for("/api/json")), grant_set([t]), declared, api_declared=False), "denied")
+    assert "not granted" in assert_err(run(get(server.url_for("/api/json")), grant_set([t], host_apis=[]), declared), "denied")
+    assert "granted" in assert_err(run(get(server.url_for("/api/json")), GrantSet.empty("no grant"), declared), "denied")
     assert server.count == before
 
 
 # --- time -------------------------------------------------------------------------------------
 
 
-def test_no_time_left_is_a_timeout_without_traffic(server: LoopbackServer, setup: Any) -> None:
+def test_no_time_left_is_a_timeout_without_traffic(server: HttpTestServer, setup: Any) -> None:
     grants, declared = setup
     before = server.count
     backend = HttpRequestBackend(grants, declared, None, lambda: HOST_IMPORT_DEADLINE_MARGIN_S / 2)
     assert backend.time_budget() <= 0
-    assert "deadline" in assert_err(backend.send(get(server.url("/api/json"))), "timeout")
+    assert "deadline" in assert_err(backend.send(get(server.url_for("/api/json"))), "timeout")
     assert server.count == before
 
 
@@ -223,15 +224,15 @@ def test_the_budget_follows_the_caller_deadline(setup: Any) -> None:
     assert HttpRequestBackend(grants, declared, None, broken).time_budget() == HTTP_TIMEOUT_MAX_S
 
 
-def test_a_dripping_server_cannot_hold_the_call(server: LoopbackServer, setup: Any) -> None:
+def test_a_dripping_server_cannot_hold_the_call(server: HttpTestServer, setup: Any) -> None:
     """Every byte arrives well within a socket timeout; only the overall deadline stops it."""
     grants, declared = setup
-    assert_err(run(get(server.url("/api/drip")), grants, declared, timeout_s=0.5), "timeout")
+    assert_err(run(get(server.url_for("/api/drip")), grants, declared, timeout_s=0.5), "timeout")
 
 
-def test_a_slow_server_is_a_timeout(server: LoopbackServer, setup: Any) -> None:
+def test_a_slow_server_is_a_timeout(server: HttpTestServer, setup: Any) -> None:
     grants, declared = setup
-    assert_err(run(get(server.url("/api/slow"), timeout_ms=200), grants, declared), "timeout")
+    assert_err(run(get(server.url_for("/api/slow"), timeout_ms=200), grants, declared), "timeout")
 
 
 # --- resolution ---------------------------------------------------------------------------------
@@ -249,7 +250,7 @@ class ScriptedResolver:
         return self.answers[min(len(self.calls), len(self.answers)) - 1]
 
 
-def named(server: LoopbackServer, host: str) -> dict[str, Any]:
+def named(server: HttpTestServer, host: str) -> dict[str, Any]:
     return {"scheme": "http", "host": host, "port": server.port, "path_prefixes": ["/api"]}
 
 
@@ -264,7 +265,7 @@ def named(server: LoopbackServer, host: str) -> dict[str, Any]:
         ("localhost.example.test", ["::1"]),
     ],
 )
-def test_names_resolving_to_restricted_addresses_are_denied(server: LoopbackServer, host: str, answer: list[str]) -> None:
+def test_names_resolving_to_restricted_addresses_are_denied(server: HttpTestServer, host: str, answer: list[str]) -> None:
     t = named(server, host)
     resolver = ScriptedResolver(answer)
     before = server.count
@@ -274,7 +275,7 @@ def test_names_resolving_to_restricted_addresses_are_denied(server: LoopbackServ
     assert server.count == before
 
 
-def test_wildcards_never_reach_restricted_addresses(server: LoopbackServer) -> None:
+def test_wildcards_never_reach_restricted_addresses(server: HttpTestServer) -> None:
     t = {"scheme": "http", "host": "*.example.test", "port": server.port}
     before = server.count
     result = run(get(f"http://api.example.test:{server.port}/api/json"), grant_set([t]), [Target.from_mapping(t)], resolver=ScriptedResolver(["127.0.0.1"]))
@@ -282,13 +283,13 @@ def test_wildcards_never_reach_restricted_addresses(server: LoopbackServer) -> N
     assert server.count == before
 
 
-def test_the_connection_goes_to_the_checked_address(server: LoopbackServer) -> None:
+def test_the_connection_goes_to_the_checked_address(server: HttpTestServer) -> None:
     """The name is resolved once; the socket goes to that answer, not to a second lookup.
     `localhost` named explicitly may reach loopback. The scripted resolver answers
     127.0.0.2 (where a second server listens on the same port) the first time and
     127.0.0.1 afterwards; the system resolver would also say 127.0.0.1."""
     try:
-        other = LoopbackServer("127.0.0.2", server.port)
+        other = api_server("127.0.0.2", server.port)
     except OSError:
         pytest.skip("cannot listen on 127.0.0.2 here")
     try:
@@ -304,7 +305,7 @@ def test_the_connection_goes_to_the_checked_address(server: LoopbackServer) -> N
         other.close()
 
 
-def test_resolver_failure_is_connection_failed(server: LoopbackServer) -> None:
+def test_resolver_failure_is_connection_failed(server: HttpTestServer) -> None:
     t = named(server, "nowhere.example.test")
 
     def fail(host: str, port: int) -> list[str]:
@@ -314,7 +315,7 @@ def test_resolver_failure_is_connection_failed(server: LoopbackServer) -> None:
     assert "nowhere.example.test" in assert_err(result, "connection_failed")
 
 
-def test_a_resolver_that_hangs_is_a_timeout(server: LoopbackServer) -> None:
+def test_a_resolver_that_hangs_is_a_timeout(server: HttpTestServer) -> None:
     t = named(server, "slow-dns.example.test")
     release = threading.Event()
 
@@ -366,7 +367,7 @@ def test_a_garbage_response_is_failed() -> None:
     assert "malformed response" in assert_err(result, "failed")
 
 
-def test_https_to_a_plain_http_server_is_connection_failed(server: LoopbackServer) -> None:
+def test_https_to_a_plain_http_server_is_connection_failed(server: HttpTestServer) -> None:
     t = {"scheme": "https", "host": "127.0.0.1", "port": server.port}
     result = run(get(f"https://127.0.0.1:{server.port}/api"), grant_set([t]), [Target.from_mapping(t)])
     assert "TLS" in assert_err(result, "connection_failed")
@@ -375,7 +376,7 @@ def test_https_to_a_plain_http_server_is_connection_failed(server: LoopbackServe
 # --- secrets ------------------------------------------------------------------------------------
 
 
-def test_secret_headers_are_added_and_never_shown(server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secret_headers_are_added_and_never_shown(server: HttpTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     token = "sk-proj-" + "Q" * 40
     bearer = "Bearer ghp_" + "R" * 36
     secret_file = tmp_path / "bearer.txt"
@@ -388,7 +389,7 @@ def test_secret_headers_are_added_and_never_shown(server: LoopbackServer, tmp_pa
     ])
     diagnostics = DiagnosticLog()
     monkeypatch.setenv("YOI_TEST_API_TOKEN", token)  # read at call time, after the grant was loaded
-    result = run(get(server.url("/api/echo")), grants, [Target.from_mapping(t)], diagnostics=diagnostics)
+    result = run(get(server.url_for("/api/echo")), grants, [Target.from_mapping(t)], diagnostics=diagnostics)
     assert isinstance(result, Ok)
     seen = server.last()
     assert seen.headers["x-api-key"] == token
@@ -398,19 +399,19 @@ def test_secret_headers_are_added_and_never_shown(server: LoopbackServer, tmp_pa
     assert "x-api-key" in json.loads(result.value["body"])["header_names"]  # the name is no secret
 
 
-def test_an_unreadable_secret_fails_closed(server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreadable_secret_fails_closed(server: HttpTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     t = loopback(server)
     declared = [Target.from_mapping(t)]
     before = server.count
     monkeypatch.delenv("YOI_TEST_MISSING", raising=False)
     missing_env = grant_set([t], secrets=[{"name": "api_token", "env": "YOI_TEST_MISSING", "header": "X-Api-Key"}])
-    assert "api_token" in assert_err(run(get(server.url("/api/json")), missing_env, declared), "failed")
+    assert "api_token" in assert_err(run(get(server.url_for("/api/json")), missing_env, declared), "failed")
     missing_file = grant_set([t], secrets=[{"name": "bearer", "file": str(tmp_path / "nope.txt"), "header": "Authorization"}])
-    message = assert_err(run(get(server.url("/api/json")), missing_file, declared), "failed")
+    message = assert_err(run(get(server.url_for("/api/json")), missing_file, declared), "failed")
     assert str(tmp_path) not in message  # host paths are the operator's, not the guest's
     monkeypatch.setenv("YOI_TEST_INJECT", "abc\r\nX-Injected: 1")
     injecting = grant_set([t], secrets=[{"name": "inj", "env": "YOI_TEST_INJECT", "header": "X-Api-Key"}])
-    assert "not a valid header value" in assert_err(run(get(server.url("/api/json")), injecting, declared), "failed")
+    assert "not a valid header value" in assert_err(run(get(server.url_for("/api/json")), injecting, declared), "failed")
     assert server.count == before
 
 
@@ -418,7 +419,7 @@ def test_an_unreadable_secret_fails_closed(server: LoopbackServer, tmp_path: Pat
 
 
 @pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoopbackServer, ssl.SSLContext]]:
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HttpTestServer, ssl.SSLContext]]:
     """An HTTPS loopback server with a fresh self-signed certificate for `localhost`
     (made by the openssl command), and a client context that trusts only it."""
     if shutil.which("openssl") is None:
@@ -430,16 +431,15 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Loopb
          "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
         check=True, capture_output=True, timeout=60,
     )
-    server = LoopbackServer()
     serving = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     serving.load_cert_chain(cert, key)
-    server.httpd.socket = serving.wrap_socket(server.httpd.socket, server_side=True)
+    server = api_server(tls=serving)
     client = ssl.create_default_context(cafile=str(cert))
     yield server, client
     server.close()
 
 
-def test_https_verifies_the_url_host_while_connecting_to_the_checked_address(tls_server: tuple[LoopbackServer, ssl.SSLContext]) -> None:
+def test_https_verifies_the_url_host_while_connecting_to_the_checked_address(tls_server: tuple[HttpTestServer, ssl.SSLContext]) -> None:
     """SNI and the certificate check use the URL's host (`localhost`); the socket goes to
     the address the resolver gave and the checks judged."""
     server, client = tls_server
@@ -451,7 +451,7 @@ def test_https_verifies_the_url_host_while_connecting_to_the_checked_address(tls
     assert server.last().headers["host"] == f"localhost:{server.port}"
 
 
-def test_https_refuses_a_certificate_for_another_name(tls_server: tuple[LoopbackServer, ssl.SSLContext]) -> None:
+def test_https_refuses_a_certificate_for_another_name(tls_server: tuple[HttpTestServer, ssl.SSLContext]) -> None:
     server, client = tls_server
     t = {"scheme": "https", "host": "127.0.0.1", "port": server.port}
     before = server.count
