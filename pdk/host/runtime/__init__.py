@@ -1,8 +1,7 @@
 """The Service/Ingress runtime of the reference host: lifecycle, the bounded event
 queue with retries and dead letters, output commands, and the status document.
 
-    from pdk.host import Host
-    from pdk.host.codec import Case
+    from pdk.host import Case, Host
     from pdk.host.runtime import ServiceRuntime, RuntimeOptions
 
     with Host() as host:
