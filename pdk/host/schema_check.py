@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 
 from pdk._validation import Problems, choices_message, expected_message, json_kind, path_of, quote, render
 from pdk.limits import VALIDATION_ERRORS_MAX

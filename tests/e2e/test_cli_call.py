@@ -102,7 +102,8 @@ def test_bad_json_input(text_tools_dir: Path, raw: str) -> None:
 
 def test_input_the_schema_refuses(text_tools_dir: Path) -> None:
     done = pdk_call(text_tools_dir, "text_stats", '{"txt": "a"}', "--dev-grants")
-    assert_one_line_error(done, "tool error (invalid_input):", 'missing required property "text"')
+    # Every error, the typo first (the one wording of validation errors, pdk._validation).
+    assert_one_line_error(done, "tool error (invalid_input):", '$: unexpected property "txt" (and 1 more)')
 
 
 def test_an_unknown_tool(text_tools_dir: Path) -> None:
