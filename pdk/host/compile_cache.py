@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -62,6 +63,9 @@ class CompiledComponentCache:
         self.directory = directory
         self.fingerprint = fingerprint
         self.stats = CacheStats()
+        # Components this process already deserialized and still uses, so loading the
+        # same plugin again (or under another id) shares its code and skips the mmap.
+        self._loaded: weakref.WeakValueDictionary[tuple[str, int], Component] = weakref.WeakValueDictionary()
 
     def _paths(self, component_sha256: str) -> tuple[Path, Path]:
         assert self.directory is not None
@@ -95,8 +99,14 @@ class CompiledComponentCache:
             return None
         artifact, sidecar = self._paths(component_sha256)
         if self._entry_is_good(artifact, sidecar):
+            shared = self._loaded.get((component_sha256, id(engine)))
+            if shared is not None and getattr(shared, "_yoi_engine", None) is engine:
+                self.stats.hits += 1
+                return shared
             try:
                 component = Component.deserialize_file(engine, str(artifact))
+                component._yoi_engine = engine  # type: ignore[attr-defined]  # keeps the id above unique
+                self._loaded[(component_sha256, id(engine))] = component
                 self.stats.hits += 1
                 return component
             except wasmtime.WasmtimeError:

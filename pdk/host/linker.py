@@ -65,9 +65,9 @@ class HostContext:
     fs: FsBackend = field(default_factory=DeniedFs)
 
 
-def _import_func_types(component: Component, engine: wasmtime.Engine) -> dict[tuple[str, str], FuncType]:
+def _import_func_types(imports: dict[str, Any], engine: wasmtime.Engine) -> dict[tuple[str, str], FuncType]:
     types: dict[tuple[str, str], FuncType] = {}
-    for iface, ext in component.type.imports(engine).items():
+    for iface, ext in imports.items():
         if not iface.startswith("yoi:host/"):
             continue  # WASI comes from add_wasip2; walking its types costs milliseconds
         ty = ext.ty
@@ -78,8 +78,18 @@ def _import_func_types(component: Component, engine: wasmtime.Engine) -> dict[tu
     return types
 
 
-def _guarded(codec: FuncCodec, impl: Callable[..., Any], fallback: Callable[[Exception], Any]) -> Callable[..., Any]:
+def _guarded(fty: FuncType, impl: Callable[..., Any], fallback: Callable[[Exception], Any]) -> Callable[..., Any]:
+    # The codec is compiled on the first call of the import, not at load: most loads
+    # never call most imports, and compiling them all cost ~2 ms of every load.
+    codecs: list[FuncCodec] = []
+
     def host_func(_store: Any, *raw_args: Any) -> Any:
+        try:
+            if not codecs:
+                codecs.append(FuncCodec(fty))
+            codec = codecs[0]
+        except Exception:
+            return None  # cannot happen for a contract type; never raise into wasmtime
         try:
             result = impl(*codec.decode_params(*raw_args))
             return codec.encode_result(result) if codec.result is not None else None
@@ -96,7 +106,13 @@ def build_linker(engine: wasmtime.Engine, component: Component, ctx: HostContext
     the host imports bound to `ctx`."""
     linker = Linker(engine)
     linker.add_wasip2()
-    types = _import_func_types(component, engine)
+    # Walked once per component (a component loaded again is shared by compile_cache).
+    walked: tuple[dict[tuple[str, str], FuncType], bool] | None = getattr(component, "_yoi_host_imports", None)
+    if walked is None:
+        imports = component.type.imports(engine)
+        walked = (_import_func_types(imports, engine), TYPES_IFACE in imports)
+        component._yoi_host_imports = walked  # type: ignore[attr-defined]
+    types, imports_types_iface = walked
 
     def log_write(level: str, message: str) -> None:
         ctx.diagnostics.add("log", level, message)
@@ -118,7 +134,7 @@ def build_linker(engine: wasmtime.Engine, component: Component, ctx: HostContext
     for (iface, name), fty in types.items():
         if (iface, name) in impls:  # the world check refuses unknown imports before this
             by_iface.setdefault(iface, []).append((name, fty))
-    if TYPES_IFACE in component.type.imports(engine):
+    if imports_types_iface:
         by_iface.setdefault(TYPES_IFACE, [])  # type-only interface: an empty instance
     # A linker instance stays locked while a child is open, hence one `with` at a time.
     with linker.root() as root:
@@ -126,5 +142,5 @@ def build_linker(engine: wasmtime.Engine, component: Component, ctx: HostContext
             with root.add_instance(iface) as inst:
                 for name, fty in funcs:
                     impl, fallback = impls[(iface, name)]
-                    inst.add_func(name, _guarded(FuncCodec(fty), impl, fallback))
+                    inst.add_func(name, _guarded(fty, impl, fallback))
     return linker

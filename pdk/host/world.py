@@ -14,28 +14,20 @@ from dataclasses import dataclass, field
 import wasmtime
 from wasmtime.component import Component, ComponentInstanceType, FuncType
 
+from pdk import _contract
 from pdk.package.manifest import Problem
 
 from .component_binary import SORT_FUNC, read_outline
 
-PLUGIN_PACKAGE = "yoi:plugin"
-HOST_PACKAGE = "yoi:host"
-CONTRACT_VERSION = "2.0.0"
+PLUGIN_PACKAGE = _contract.PLUGIN_PACKAGE
+HOST_PACKAGE = _contract.HOST_PACKAGE
+CONTRACT_VERSION = _contract.CONTRACT_VERSION
 INTERNAL_EXPORTS = frozenset({"exports"})
 
-# Exported interface → the functions it must have.
-INTERFACE_FUNCS: dict[str, frozenset[str]] = {
-    "tools": frozenset({"call"}),
-    "lifecycle": frozenset({"start", "status", "stop"}),
-    "events": frozenset({"handle"}),
-}
-WORLD_EXPORTS: dict[str, frozenset[str]] = {
-    "tool": frozenset({"tools"}),
-    "service": frozenset({"lifecycle", "events"}),
-    "ingress": frozenset({"events"}),
-    "plugin": frozenset({"tools", "lifecycle", "events"}),
-}
-HOST_INTERFACES = frozenset({"log", "request", "fs"})
+# Exported interface → the functions it must have; world → the interfaces it exports.
+INTERFACE_FUNCS: dict[str, frozenset[str]] = dict(_contract.INTERFACE_FUNCS)
+WORLD_EXPORTS: dict[str, frozenset[str]] = {world: frozenset(ifaces) for world, ifaces in _contract.WORLD_EXPORTS.items()}
+HOST_INTERFACES = frozenset(_contract.HOST_INTERFACES)
 # The WASI p2 interfaces a componentize-py guest imports. The sandbox gives them no
 # authority (no preopens, env, args or sockets), so importing them is harmless.
 ALLOWED_WASI = re.compile(
@@ -67,6 +59,9 @@ class ComponentShape:
 
 
 def component_shape(component: Component, engine: wasmtime.Engine) -> ComponentShape:
+    cached = getattr(component, "_yoi_shape", None)  # a component loaded again (compile_cache shares it)
+    if isinstance(cached, ComponentShape):
+        return cached
     ctype = component.type
     imports = tuple(sorted(ctype.imports(engine)))
     exports: dict[str, frozenset[str]] = {}
@@ -78,7 +73,9 @@ def component_shape(component: Component, engine: wasmtime.Engine) -> ComponentS
         if isinstance(ty, ComponentInstanceType):
             funcs = frozenset(n for n, t in ty.exports(engine).items() if isinstance(getattr(t, "ty", t), FuncType))
         exports[name] = funcs
-    return ComponentShape(imports=imports, exports=exports)
+    shape = ComponentShape(imports=imports, exports=exports)
+    component._yoi_shape = shape  # type: ignore[attr-defined]
+    return shape
 
 
 def binary_shape(data: bytes | bytearray | memoryview) -> ComponentShape:
