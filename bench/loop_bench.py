@@ -163,7 +163,9 @@ def main() -> None:
             raw_build_s, raw_compile_s, raw_call_s = raw_floor(plugin, tmp)
             build_s, call_s, check_s, output = part_a(plugin, tmp, k, env)
             runs.append(Run(raw_build_s, raw_compile_s, raw_call_s, build_s, call_s, check_s, output))
-            print(f"run {k}: {output}", file=sys.stderr)
+            r = runs[-1]
+            print(f"run {k}: raw build {r.raw_build_s:.2f}s, raw Cranelift {r.raw_compile_s:.2f}s, raw call {r.raw_call_s * 1000:.0f} ms | "
+                  f"pdk build {r.build_s:.2f}s, pdk call {r.call_s:.2f}s, pdk check {r.check_s:.2f}s | {output}", file=sys.stderr)
 
     def med(values: list[float]) -> float:
         return statistics.median(values)

@@ -144,3 +144,23 @@ def test_the_binary_reading_agrees_with_wasmtime(built_plugin: Callable[[str], P
         assert binary_shape(package.component_bytes()) == plugin.shape
         assert plugin.shape.exports  # something to compare
         assert all(funcs for funcs in plugin.shape.exports.values())
+
+
+def test_pdk_build_precompile_puts_optimized_code_in_the_cache(text_tools_dir: Path, tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    built = run_pdk("build", text_tools_dir, "--precompile", cache_dir=cache_dir)
+    assert built.returncode == 0, built.stderr
+    progress = [line for line in built.stderr.splitlines() if line.startswith("pdk: ")]
+    assert progress[0] == "pdk: compiling text_tools.wasm (Cranelift, first run - cached afterwards)..."
+    assert progress[1].startswith("pdk: compiled text_tools.wasm with Cranelift, cached for later runs (")
+    assert tiers_in(cache_dir) == ["optimized"]
+
+    # The first call loads that code: nothing compiled, no background job.
+    called = run_pdk("call", text_tools_dir, "text_stats", json.dumps(STATS_INPUT), "--dev-grants", cache_dir=cache_dir)
+    assert called.returncode == 0, called.stderr
+    assert [line for line in called.stderr.splitlines() if "DEV GRANTS" not in line] == []
+    assert tiers_in(cache_dir) == ["optimized"]
+
+    # Asked again, it has nothing to do.
+    again = run_pdk("build", text_tools_dir, "--precompile", cache_dir=cache_dir)
+    assert [line for line in again.stderr.splitlines() if line.startswith("pdk: ")] == []
