@@ -18,13 +18,26 @@ __all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_USER", "main"]
 
 _OWN_TERMINAL = frozenset({"new", "upgrade"})
 
+# Issue 11, family 10: building imports the plugin module in a normal CPython child.
+BUILD_SECURITY_NOTE = (
+    "Build the plugin's component with componentize-py. Security: building imports the "
+    "project's Python code in a normal, unsandboxed Python process to introspect it, so "
+    "building an untrusted project runs its code on your machine (like `pip install` of an "
+    "sdist). `pdk check`, `pdk call` and `pdk run` of a built component do not: they only "
+    "run it inside the WebAssembly sandbox."
+)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pdk", description="Build, check, pack and run Yoi plugins written in Python.")
     parser.add_argument("--version", action=_upgrade.VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("build", help="build the plugin's component with componentize-py")
+    p = sub.add_parser(
+        "build",
+        help="build the plugin's component with componentize-py (runs the project's code on this machine)",
+        description=BUILD_SECURITY_NOTE,
+    )
     p.add_argument("dir", nargs="?", default=".")
     p.add_argument("--check", action="store_true", help="change nothing; fail if plugin.toml or the component is out of date")
     p.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
