@@ -243,8 +243,12 @@ def test_a_flood_of_slow_connections_cannot_starve_a_legitimate_client(rt: FakeR
         assert statuses == [202] * len(statuses)
         assert [s["payload"].value for s in rt.submitted] == [f"legit {i}" for i in range(len(statuses))]
         listener = rt.source("http")
-        assert listener["shed"] >= 96 - 32  # the cap held by shedding, not by refusing
-        assert listener["rejected"] == {}
+        assert listener["open_connections"] <= 32
+        if first:  # (silent connections may not even be accepted: TCP_DEFER_ACCEPT on Linux)
+            assert listener["shed"] >= 96 - 32  # the cap held by shedding, not by refusing
+        # Attackers may be refused a fast 503 (a burst of theirs when every other slot is a
+        # request just arrived); nothing else is rejected.
+        assert set(listener["rejected"]) <= {"503"}
         assert set(attack.answers) <= {503, None}  # a shed attacker is told 503 (or just closed)
         assert status_of(exchange(server.port, OK)) == 202
 
@@ -294,5 +298,5 @@ def test_real_slowloris_of_128_sockets_cannot_starve_legitimate_posts(real: tupl
     assert doc["counters"]["accepted"] == len(statuses) == doc["counters"]["handled"]
     assert doc["sources"]["http:inbox"]["accepted"] == len(statuses)
     assert doc["sources"]["http"]["shed"] >= 128 - 64
-    assert doc["sources"]["http"]["rejected"] == {}
+    assert set(doc["sources"]["http"]["rejected"]) <= {"503"}  # fast 503s to attackers only
     assert json.dumps(doc)  # the status document stays printable

@@ -39,7 +39,7 @@ from pdk.limits import (
 )
 
 from ._runtime import refusal_of, register
-from .http_conn import BODY, BUSY, HEAD, IDLE, Connection, ConnectionTable, Stream, close
+from .http_conn import BODY, BUSY, HEAD, IDLE, Connection, ConnectionTable, CountingReader, Stream, close
 from .http_wire import HttpError, RequestHead, content_length, head_of
 from .payload import payload_from
 from .routes import Route, build_routes
@@ -49,6 +49,7 @@ CORRELATION_HEADERS = ("x-correlation-id", "x-request-id")
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 SUBMIT_WORKERS = 4  # submissions in flight at once; each connection has at most one
 LINGER_S = 1.0  # after an error answer, how long unread request bytes are drained
+ADMIT_WAIT_S = 0.25  # at the cap, how long a newcomer waits for a connection it may shed
 
 # Refusal reason -> HTTP status. Unknown reasons (a newer runtime) answer 500 but are
 # still counted under their own name.
@@ -126,11 +127,15 @@ class HttpIngressServer:
         self._listener = ListenerCounters()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.create_server((host, port), family=family, backlog=max(128, max_connections))
+        if hasattr(socket, "TCP_DEFER_ACCEPT"):  # Linux: a connection is accepted once it has sent data
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, max(1, math.ceil(idle_timeout_s)))
         self.host = host
         self.port: int = self._sock.getsockname()[1]
         self._loop = asyncio.new_event_loop()
         self._pool = ThreadPoolExecutor(max_workers=SUBMIT_WORKERS, thread_name_prefix="pdk-http-submit")
         self._server: asyncio.Server | None = None
+        self._waiting = 0  # newcomers waiting for a connection to shed (loop thread)
+        self._tasks: set[asyncio.Task[Any]] = set()  # every connection's task, until it has closed (loop thread)
         self._thread: threading.Thread | None = None
         for route in self.routes.values():
             register(route.rt, route.source_name, self._route_status_of(route))
@@ -182,7 +187,7 @@ class HttpIngressServer:
     def _run(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            self._server = self._loop.run_until_complete(asyncio.start_server(self._on_connection, sock=self._sock))
+            self._server = self._loop.run_until_complete(self._loop.create_server(self._protocol, sock=self._sock))
         finally:
             ready.set()
         try:
@@ -190,6 +195,10 @@ class HttpIngressServer:
         finally:
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
+
+    def _protocol(self) -> asyncio.StreamReaderProtocol:
+        """`asyncio.start_server`'s protocol, with a reader that counts what it was fed."""
+        return asyncio.StreamReaderProtocol(CountingReader(loop=self._loop), self._on_connection, loop=self._loop)
 
     async def _shutdown(self, grace_s: float) -> None:
         if self._server is not None:
@@ -206,30 +215,31 @@ class HttpIngressServer:
                 if not any(c.phase not in (IDLE, HEAD) for c in self._table.open):
                     break
             await asyncio.sleep(0.01)
-        with self._lock:
-            tasks = [c.task for c in self._table.open if c.task is not None]
+        tasks = list(self._tasks)  # also those answering a refusal or draining after an answer
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=1.0)
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self._connection(reader, writer)
+        except (asyncio.CancelledError, OSError, TimeoutError):
+            writer.close()
+        finally:
+            self._tasks.discard(task)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Connection(writer, reader if isinstance(reader, CountingReader) else None)
         conn.enter(IDLE)
         conn.task = asyncio.current_task()
         if self.closing:
             writer.close()
             return
-        with self._lock:
-            admitted, victim = self._table.admit(conn)
-            if admitted:
-                self._listener.connections += 1
-            if victim is not None:
-                self._listener.shed += 1
-        if victim is not None and victim.task is not None:
-            victim.shed = True
-            victim.task.cancel()
-        if not admitted:
+        if not await self._admit(conn):
             self._count_listener(503)
             await self._refuse(reader, writer)
             return
@@ -255,6 +265,33 @@ class HttpIngressServer:
             await close(reader, writer, linger_s=LINGER_S, linger_bytes=self.body_max_bytes + self.headers_max_bytes)
         else:
             writer.close()
+
+    async def _admit(self, conn: Connection) -> bool:
+        """Take `conn` into the table, shedding another if at the cap. When none may be
+        shed because the others are requests that have just arrived, wait (at most
+        ADMIT_WAIT_S, and only while no more than the cap wait) for those to be read —
+        a burst of new connections must not get a legitimate newcomer refused."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ADMIT_WAIT_S
+        self._waiting += 1
+        try:
+            attempt = 0
+            while True:
+                with self._lock:
+                    admitted, victim = self._table.admit(conn)
+                    if admitted:
+                        self._listener.connections += 1
+                    if victim is not None:
+                        self._listener.shed += 1
+                if victim is not None and victim.task is not None:
+                    victim.shed = True
+                    victim.task.cancel()
+                if admitted or self.closing or self._waiting > self.max_connections or loop.time() >= deadline:
+                    return admitted
+                await asyncio.sleep(0 if attempt < 4 else 0.005)  # let the loop read the others
+                attempt += 1
+        finally:
+            self._waiting -= 1
 
     async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """The fast 503 when every connection at the cap is being submitted."""

@@ -5,10 +5,14 @@ feeds it bytes and holds the time and connection bounds around it:
 
 * `ConnectionTable` caps the open connections. At the cap a new connection sheds the
   one that has waited longest in the cheapest phase (a head still arriving, then a body
-  still arriving, then an idle kept-alive connection, then an answer the client does
-  not take) — never one whose request is being submitted. Only when every connection
-  is being submitted does the newcomer get a fast 503. A slowloris therefore sheds
-  itself, not a legitimate client, whose request arrives whole in one round trip.
+  still arriving, then an idle connection, then an answer the client does not take) —
+  never one whose request is being submitted, nor an idle one with bytes waiting to be
+  read (in the kernel or the stream buffer: a request that has arrived and is about to
+  be parsed). On Linux, TCP_DEFER_ACCEPT (see `http.py`) hands a connection to the
+  listener only once it has sent data, so a fresh connection is such a one. Only when
+  no connection may be shed does the newcomer get a fast 503. A slowloris therefore sheds itself, not a
+  legitimate client, whose request arrives whole in one round trip — even when the
+  attacker opens more than the cap at once right behind it.
 * `Stream` reads one request head (idle timeout before its first byte, head timeout
   from its first byte to its end), its body (body timeout), and writes the answer
   (write timeout)."""
@@ -36,19 +40,58 @@ REASONS = {
 }
 
 
+try:
+    import fcntl
+    import termios
+
+    def _kernel_unread(sock: object) -> int:
+        """Bytes received by the kernel and not yet read (FIONREAD); 0 if unknown."""
+        fileno = getattr(sock, "fileno", None)
+        try:
+            fd = fileno() if callable(fileno) else -1
+            if fd < 0:
+                return 0
+            return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little", signed=True)
+        except (OSError, ValueError):
+            return 0
+
+except ImportError:  # no FIONREAD here: only the stream buffer is looked at
+
+    def _kernel_unread(sock: object) -> int:
+        return 0
+
+
+class CountingReader(asyncio.StreamReader):
+    """A `StreamReader` that counts what the transport fed it (see `Connection.unread`)."""
+
+    fed = 0
+
+    def feed_data(self, data: bytes) -> None:  # type: ignore[override]  # the transport feeds bytes
+        self.fed += len(data)
+        super().feed_data(data)
+
+
 @dataclass(eq=False)
 class Connection:
     """One open connection: its phase and since when (loop time) it is in it."""
 
     writer: asyncio.StreamWriter
+    reader: CountingReader | None = None
     phase: str = IDLE
     since: float = 0.0
     task: asyncio.Task[None] | None = None
     shed: bool = False
+    consumed: int = 0  # bytes taken from `reader`
 
     def enter(self, phase: str) -> None:
         self.phase = phase
         self.since = asyncio.get_running_loop().time()
+
+    def unread(self) -> bool:
+        """True when bytes have arrived that the connection has not read yet."""
+        if self.reader is not None and self.reader.fed > self.consumed:
+            return True
+        return _kernel_unread(self.writer.get_extra_info("socket")) > 0
 
 
 class ConnectionTable:
@@ -71,10 +114,11 @@ class ConnectionTable:
         return True, victim
 
     def victim(self) -> Connection | None:
-        candidates = [c for c in self.open if c.phase in _SHED_ORDER]
-        if not candidates:
-            return None
-        return min(candidates, key=lambda c: (_SHED_ORDER[c.phase], c.since))
+        candidates = sorted((c for c in self.open if c.phase in _SHED_ORDER), key=lambda c: (_SHED_ORDER[c.phase], c.since))
+        # An idle connection whose request has just arrived (not read yet) is never shed:
+        # when only such are left, the newcomer is the one refused (it came after them).
+        # Only idle ones: a slowloris always has a line just arrived.
+        return next((c for c in candidates if c.phase != IDLE or not c.unread()), None)
 
     def release(self, conn: Connection) -> None:
         self.open.discard(conn)
@@ -114,7 +158,9 @@ class Stream:
 
     async def _read(self, deadline: float) -> bytes:
         async with asyncio.timeout_at(deadline):
-            return await self.reader.read(READ_CHUNK)
+            data = await self.reader.read(READ_CHUNK)
+        self.conn.consumed += len(data)
+        return data
 
     async def read_head(self, idle_timeout_s: float, head_timeout_s: float) -> h11.Request | None:
         """The next request head; None when the client closed or stayed idle before
