@@ -140,7 +140,7 @@ STATE_EMITTED_MAX = EMIT_LOG_MAX
 # queue's keep it far below: a write past it fails as `full`, it never drops data.
 STATE_STORE_MAX_BYTES = 1024 * MIB
 STATE_WRITE_BATCH_MAX = 512  # operations per transaction (group commit)
-STATE_FLUSH_DELAY_S = 0.005  # completions wait at most this long to share a commit
+STATE_FLUSH_DELAY_S = 0.02  # completions wait at most this long to share a commit
 STATE_WRITE_TIMEOUT_S = 10.0  # an accept waits this long for its commit, then fails
 STATE_LOCK_TIMEOUT_S = 0.5  # a store held by another process is reported after this
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pdk.limits import STATE_DEAD_LETTERS_MAX, STATE_EMITTED_MAX, STATE_HANDLED_KEPT_MAX
+from pdk.package.errors import PdkError
 
 from .dead_letters import DeadLetter
 from .model import QueuedEvent
@@ -26,21 +27,19 @@ STORE_ERROR_CODES: tuple[str, ...] = (
 )
 
 
-class StoreError(Exception):
-    """The state store cannot be used. `code` is one of `STORE_ERROR_CODES`;
-    `message` is one bounded line naming the file and what to do about it."""
+class StoreError(PdkError):
+    """The state store cannot be used (an operator's error: exit 1 in the CLI).
+    `code` is one of `STORE_ERROR_CODES`; `message` is one bounded line naming the
+    file and what to do about it; `to_json()` adds `path`."""
+
+    default_code = "io"
 
     def __init__(self, code: str, message: str, path: str | None = None) -> None:
-        self.code = code
-        self.message = " ".join(message.split())[:1024]
+        super().__init__(" ".join(message.split())[:1024], code=code)
         self.path = path
-        super().__init__(self.message)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "path": self.path}
-
-    def __repr__(self) -> str:
-        return f"StoreError({self.code!r}, {self.message!r})"
+    def json_fields(self) -> dict[str, Any]:
+        return {"path": self.path}
 
 
 @dataclass

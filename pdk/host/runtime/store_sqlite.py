@@ -11,13 +11,15 @@ Layout (schema `yoi.runtime.state/1`):
   its next delivery as far as the store knows; `dl_*` the dead letter.
 - `emitted`: the emitted-event log, newest `STATE_EMITTED_MAX` rows.
 
-Writes. One writer thread owns the connection (opened with
-`locking_mode=EXCLUSIVE`, so a second host on the same file fails with `locked`
-instead of interleaving). Callers queue operations; the writer applies everything
-queued in one transaction (at most `STATE_WRITE_BATCH_MAX` operations). `accept`
-waits for the commit of its batch — concurrent accepts share one commit (group
-commit). Lazy operations (completions) do not wait; when only lazy operations are
-queued the writer waits up to `STATE_FLUSH_DELAY_S` for more before committing.
+Writes. One connection (opened with `locking_mode=EXCLUSIVE`, so a second host on
+the same file fails with `locked` instead of interleaving), used by one writer at a
+time (`_write_lock`). Callers queue operations; a batch is everything queued (at
+most `STATE_WRITE_BATCH_MAX` operations) in one transaction. A durable operation
+(`accept`) is committed by its own caller: it takes the write lock and writes the
+batch, or finds that the holder before it wrote its operation — so concurrent
+accepts share one commit (leader-based group commit) without a hand-off to another
+thread. Lazy operations (completions) do not wait: they ride along with the next
+accept, or the writer thread writes them after at most `STATE_FLUSH_DELAY_S`.
 Operations are applied in the order they were queued, so a completion is never
 written before the acceptance it completes.
 
@@ -28,6 +30,7 @@ reported without a byte of it being written.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sqlite3
@@ -35,7 +38,6 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +78,7 @@ _DDL = (
         accepted_at_ms INTEGER NOT NULL,
         ended_seq INTEGER,
         ended_at_ms INTEGER,
-        dl_id TEXT UNIQUE,
+        dl_id TEXT,
         dl_reason TEXT,
         dl_attempts INTEGER
     )""",
@@ -261,7 +263,7 @@ class _Waiter:
     __slots__ = ("done", "error")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.done = False  # set and read under the store's write lock
         self.error: StoreError | None = None
 
 
@@ -286,6 +288,7 @@ class SqliteStore:
         self._ops: deque[_Op] = deque()
         self._cv = threading.Condition(threading.Lock())
         self._waiting = 0  # queued operations somebody waits for
+        self._write_lock = threading.Lock()  # held by whoever writes a batch (one at a time)
         self._closing = False
         self._closed = False
         self._last_error: dict[str, Any] | None = None
@@ -446,36 +449,57 @@ class SqliteStore:
             self._ops.append((kind, args, waiter))
             if waiter is not None:
                 self._waiting += 1
-                self._cv.notify_all()
             elif len(self._ops) == 1:
-                self._cv.notify_all()
+                self._cv.notify_all()  # the writer thread: completions to write
         return waiter
 
     def _wait(self, waiter: _Waiter | None) -> None:
+        """Wait for a durable operation: its caller commits itself (leader-based group
+        commit: whoever holds the write lock writes everything queued, so callers
+        that queued meanwhile find their operation done, or lead the next batch) —
+        no hand-off to the writer thread on the accept path."""
         assert waiter is not None
-        if not waiter.done.wait(STATE_WRITE_TIMEOUT_S):
-            raise StoreError("io", f"the state store {self.path} did not finish a write within {STATE_WRITE_TIMEOUT_S:g} s", self.path)
+        deadline = time.monotonic() + STATE_WRITE_TIMEOUT_S
+        while not waiter.done:
+            if not self._write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise StoreError("io", f"the state store {self.path} did not finish a write within {STATE_WRITE_TIMEOUT_S:g} s", self.path)
+            try:
+                if not waiter.done:
+                    batch = self._take()
+                    if batch:
+                        self._write(batch)
+            finally:
+                self._write_lock.release()
         if waiter.error is not None:
             raise waiter.error
 
+    def _take(self) -> list[_Op]:
+        with self._cv:
+            n = min(len(self._ops), STATE_WRITE_BATCH_MAX)
+            batch = [self._ops.popleft() for _ in range(n)]
+            self._waiting -= sum(1 for op in batch if op[2] is not None)
+            return batch
+
     def _run(self) -> None:
+        """The writer thread: writes completions nobody waits for, in batches."""
         while True:
             with self._cv:
                 while not self._ops and not self._closing:
                     self._cv.wait()
                 if not self._ops:
                     return
-                if not self._waiting and not self._closing:
-                    # Only completions queued: let a few more join this batch.
+                if not self._closing:
+                    # Only completions to write: let more join this batch (or an accept
+                    # carry them).
                     self._cv.wait(STATE_FLUSH_DELAY_S)
-                n = min(len(self._ops), STATE_WRITE_BATCH_MAX)
-                batch = [self._ops.popleft() for _ in range(n)]
-                self._waiting -= sum(1 for op in batch if op[2] is not None)
-            self._write(batch)
+            with self._write_lock:
+                batch = self._take()
+                if batch:
+                    self._write(batch)
 
     def _write(self, batch: list[_Op]) -> None:
         conn = self._conn
-        tally = replace(self.tally)
+        tally = copy.copy(self.tally)
         ended_seq = self._ended_seq
         error: StoreError | None = None
         try:
@@ -491,7 +515,7 @@ class SqliteStore:
                     conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            self._last_error = {**error.to_dict(), "at_ms": _now_ms(), "operations_lost": len(batch)}
+            self._last_error = {**error.to_json(), "at_ms": _now_ms(), "operations_lost": len(batch)}
         else:
             self.tally = tally
             self._ended_seq = ended_seq
@@ -501,7 +525,7 @@ class SqliteStore:
         for _, _, waiter in batch:
             if waiter is not None:
                 waiter.error = error
-                waiter.done.set()
+                waiter.done = True
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, tally: Tally, kind: str, args: tuple[Any, ...], ended_seq: int) -> int:
