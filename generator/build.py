@@ -20,6 +20,7 @@ from typing import Any, Callable, TextIO
 import tomlkit
 
 import pdk
+from pdk import _contract
 from pdk.host.progress import ProgressEvent, StreamRenderer, step
 from pdk.package.digest import sha256_file
 from pdk.package.manifest import ManifestError, parse_manifest, read_toml
@@ -35,10 +36,7 @@ _GUEST_PDK = Path(pdk.__file__).resolve().parent
 # Which exported interface classes each world needs (componentize-py names them
 # after the interface in PascalCase).
 WORLD_EXPORTS: dict[str, tuple[str, ...]] = {
-    "tool": ("Tools",),
-    "service": ("Lifecycle", "Events"),
-    "ingress": ("Events",),
-    "plugin": ("Tools", "Lifecycle", "Events"),
+    world: tuple(iface.title().replace("-", "") for iface in ifaces) for world, ifaces in _contract.WORLD_EXPORTS.items()
 }
 
 # Standard-library modules that common stdlib APIs import lazily (Counter.most_common

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from pdk._contract import WORLDS
 from pdk.package.errors import PdkError
 
 # Module names componentize-py generates for the bindings; an app module with one of
@@ -18,7 +19,7 @@ from pdk.package.errors import PdkError
 RESERVED_MODULES = frozenset(
     {"wit_world", "componentize_py_types", "componentize_py_async_support", "poll_loop", "yoi_component_entry"}
 )
-WORLD_NAMES = frozenset({"tool", "service", "ingress", "plugin"})
+WORLD_NAMES = frozenset(WORLDS)
 
 
 class BuildError(PdkError):

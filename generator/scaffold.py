@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import yaml  # type: ignore[import-untyped]
 
+from pdk._contract import PLUGIN_KINDS
 from pdk.package.errors import PdkError
 
 from ._resources import templates_dir
@@ -22,7 +23,7 @@ from .answers import write_answers
 from .requirement import installed_requirement
 from .template_repo import TAG_PREFIX, tree_version
 
-KINDS = ("tool", "service", "ingress")
+KINDS = PLUGIN_KINDS
 
 
 class ScaffoldError(PdkError):

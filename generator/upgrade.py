@@ -29,12 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+from pdk._contract import PLUGIN_KINDS
+
 from ._resources import templates_dir
 from .answers import ANSWERS_FILE, AnswersError, read_answers, write_answers
 from .requirement import installed_requirement
 from .template_repo import TAG_PREFIX, TemplateRepoError, build_repo, version_key, versions
 
-KINDS = ("tool", "service", "ingress")
+KINDS = PLUGIN_KINDS
 # copier marks a clash with git-style lines: <<<<<<< before updating / ======= / >>>>>>> after updating.
 CONFLICT_MARKER = re.compile(rb"^<<<<<<< before updating\r?$", re.M)
 _TAG = re.compile(rf"^{TAG_PREFIX}(\d+\.\d+\.\d+)$")

@@ -84,8 +84,9 @@ SECRET_NAME_RE: Final = re.compile(SECRET_NAME_PATTERN)
 
 
 def token_re(max_len: int) -> re.Pattern[str]:
-    """An RFC 9110 token of 1 to `max_len` characters (use with `fullmatch`)."""
-    return re.compile(f"{TOKEN_CHAR_CLASS}{{1,{max_len}}}")
+    """An RFC 9110 token of 1 to `max_len` characters (anchored at the end, so `match`
+    and `fullmatch` agree)."""
+    return re.compile(f"{TOKEN_CHAR_CLASS}{{1,{max_len}}}\\Z")
 
 
 def is_plugin_id(value: object) -> bool:

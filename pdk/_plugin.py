@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar, get_type_hints
 
+from ._contract import NAME_RE
 from ._decode import DecodeError, decode_arguments, decode_value
 from ._encode import EncodeError, to_json_value
 from ._events import COMMAND_TYPES, Command, Event, Output, Status, command_payload_size
@@ -18,7 +19,6 @@ from .limits import COMMAND_PAYLOAD_MAX_BYTES, COMMANDS_PER_OUTPUT_MAX, SERVICE_
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_TOOL_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-.")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def _description_of(func: Callable[..., Any]) -> str:
 
 
 def _check_tool_name(name: str) -> None:
-    if not name or len(name) > 64 or not set(name) <= _TOOL_NAME_CHARS or not name[0].isalpha():
+    if not isinstance(name, str) or NAME_RE.fullmatch(name) is None:
         raise ValueError(
             f"invalid tool name {name!r}: use 1-64 lower-case letters, digits, '_', '-' or '.', starting with a letter"
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pdk._contract import PLUGIN_KINDS
+
 from ._plugin_cmds import EXIT_OK, UserError
 
 
@@ -15,7 +17,7 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
         description="Create a plugin project from yoi-pdk's copier templates (the same as "
         "`copier copy <templates> DEST --data plugin_kind=KIND`).",
     )
-    p.add_argument("kind", choices=("tool", "service", "ingress"))
+    p.add_argument("kind", choices=PLUGIN_KINDS)
     p.add_argument("dest", help="the new project's directory (must be empty or missing)")
     p.add_argument("--data", "-d", action="append", default=[], metavar="KEY=VALUE", help="answer a template question (repeatable)")
     p.add_argument("--defaults", action="store_true", help="take the default of every question not answered with --data")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pdk._bounds import bound_text
+from pdk._contract import token_re
 from pdk.limits import HTTP_HEADER_VALUE_MAX_BYTES, HTTP_HEADERS_MAX, HTTP_REQUEST_BODY_MAX_BYTES
 from pdk.package.errors import PdkError
 from pdk.package.targets import HTTP_SCHEMES, RequestLine, UrlError, parse_request
@@ -33,7 +34,7 @@ from .secrets import valid_header_value
 
 __all__ = ["RequestInvalid", "RequestParts", "check_line", "check_parts"]
 
-_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}\Z")
+_TOKEN_RE = token_re(64)
 # Headers that describe one connection, not the message, or switch protocols: the host
 # owns the connection (and closes it after one exchange).
 HOP_BY_HOP = frozenset(

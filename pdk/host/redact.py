@@ -2,8 +2,8 @@
 
 Everything the host prints or stores about a plugin (errors, diagnostics, status) goes
 through `redact_bounded` (or `redact` and `bound_text`, the one in `pdk._bounds`). v1 leaked bearer tokens (`Authorization: Bearer abc`
-kept `abc`) and panicked when a cut fell inside a multibyte character
-(notes/yoi-v1-host.md, weak spot 10); both are fixed here.
+kept `abc`) and panicked when a cut fell inside a multibyte character; both are fixed
+here.
 
 Redaction is best-effort pattern matching, biased towards over-redaction: losing a bit of
 context in a log line is cheap, leaking a credential is not. Every pattern is linear-time

@@ -1,8 +1,8 @@
 """Output commands: each one validated, grant-checked, executed and given a result.
 
 Every command of an output is judged on its own, so an invalid or ungranted command
-never prevents its valid siblings (v1 dropped the whole output; notes/yoi-v1-host.md,
-weak spot 4). The steps, in order, each able to end the command:
+never prevents its valid siblings (v1 dropped the whole output). The steps, in order,
+each able to end the command:
 
 1. count: at most `COMMANDS_PER_OUTPUT_MAX` per output; the rest are `invalid`;
 2. shape (`invalid`): a unique non-empty id, a known kind, bounded fields, JSON that
