@@ -93,6 +93,10 @@ def classify_trap(exc: Exception) -> GuestFault:
     return GuestFault("trap", redact_bounded(f"the guest trapped: {reason}", 512))
 
 
+def _no_job() -> None:
+    return None
+
+
 class _Job:
     """One piece of work for a `_Worker`; `done` is set when it ended either way."""
 
@@ -225,10 +229,15 @@ class PluginInstance:
             raise GuestFault("instantiate", "could not instantiate: the component blocked past the instantiation deadline")
         if job.error is not None:
             worker.retire()
-            exc = job.error
-            if isinstance(exc, (wasmtime.Trap, wasmtime.WasmtimeError)):
-                raise GuestFault("instantiate", redact_bounded(f"could not instantiate: {str(exc).strip().splitlines()[0]}", 512)) from None
-            raise exc
+            exc, job.error, job.fn = job.error, None, _no_job
+            # Drop every reference to the failed store before raising: a traceback kept
+            # by the caller would otherwise keep its (possibly large) memories alive.
+            del store  # clears the closure cell too
+            if not isinstance(exc, (wasmtime.Trap, wasmtime.WasmtimeError)):
+                raise exc
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            del exc
+            raise GuestFault("instantiate", redact_bounded(f"could not instantiate: {first_line}", 512)) from None
         self.instantiations += 1
         return _Live(store, job.result, worker)
 
