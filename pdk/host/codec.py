@@ -49,6 +49,13 @@ every value. Such values raise ``CodecError`` instead of being sent wrong.
 (Untagged lowering also uses a module-global scratch set, ``case_test_cache``,
 which is not thread-safe; see the note on ``_VariantLikePlan``.)
 
+Export calls of the host go through ``pdk/host/_fastcall.py``, which compiles
+these plans once more into converters that write plain values straight into
+wasmtime's C values (no wasmtime-py values, no per-call type walk) and read
+results straight back; it produces and accepts exactly the plain values described
+here, and uses these plans to word its errors. ``YOI_PDK_CODEC=plain`` sends every
+call through this module and wasmtime-py instead.
+
 API: ``encode(ty, value)`` / ``decode(ty, raw)`` for one component type, and
 ``FuncCodec`` for a whole function (``encode_params`` / ``decode_result`` for
 exports, ``decode_params`` / ``encode_result`` for host imports). Encode failures
