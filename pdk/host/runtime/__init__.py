@@ -20,7 +20,8 @@ snapshot); `records` (error records from guest values), `queue` (the bounded
 queue), `intake` (submit checks), `commands` (command checks and executors),
 `lifecycle` (states, restart budget), `dead_letters`, `counters` (counters and the
 invariant), `emit_log` (emitted events), `status` (the status document),
-`guest` (calls into the component), `options`, `model` (Accepted, Refused, events).
+`guest` (calls into the component), `options`, `model` (Accepted, Refused, events),
+`store` (the state store: `:memory:` or a SQLite file, `store_sqlite`, `store_model`).
 """
 
 from .commands import COMMAND_KINDS, COMMAND_RESULTS, CommandContext, CommandResult, Execution, Executor
@@ -31,6 +32,7 @@ from .model import REFUSAL_REASONS, Accepted, Refused
 from .options import IngressSettings, RuntimeOptions
 from .runtime import ServiceRuntime
 from .status import STATUS_SCHEMA
+from .store import STORE_ERROR_CODES, StoreError
 
 __all__ = [
     "COMMAND_KINDS",
@@ -41,6 +43,7 @@ __all__ = [
     "REFUSAL_REASONS",
     "STATES",
     "STATUS_SCHEMA",
+    "STORE_ERROR_CODES",
     "Accepted",
     "CommandContext",
     "CommandResult",
@@ -50,4 +53,5 @@ __all__ = [
     "Refused",
     "RuntimeOptions",
     "ServiceRuntime",
+    "StoreError",
 ]

@@ -61,6 +61,7 @@ REFUSAL_STATUS = {
     "too_large": 413,
     "source_not_allowed": 500,
     "unknown_ingress": 500,
+    "store_unavailable": 503,  # the durable state store could not record the event
 }
 
 
