@@ -1,38 +1,56 @@
-"""Benchmark the reference host against raw wasmtime-py on the same component.
+"""Benchmark the reference host against floors measured in the same run.
 
-    python bench/host_bench.py [--calls N]
+    python bench/host_bench.py [--calls N] [--loads N]
 
-Prints: cold compile vs warm load (compile cache) + instantiate (target <= 10 ms);
-a raw wasmtime-py call of the same export vs `call_tool` through the host (median
-µs, target <= 1.5x); resident memory per extra loaded instance. Figures only.
+Four components: the PDK-built examples (text-tools: `tool` world, counter-service:
+`service` world) and minimal guests of the same worlds built here without the PDK
+(bench/minimal_guests.py). For each, on one plain wasmtime-py instance:
+
+  bare     the wasm call itself: `wasmtime_component_func_call` + post_return with
+           arguments already lowered (no conversion)
+  fast     pdk.host._fastcall: lower + call + post_return + lift (plain values)
+  codec    the plain path: pdk.host.codec + wasmtime-py's own conversion
+  raw      wasmtime-py alone, with hand-made Record arguments (no codec)
+
+and through the host (`Host.load`, optimized tier): `call_tool` (tools) or
+`PluginInstance.call("events", "handle")` (services), against the bare call of the
+host's own live instance; warm load (compile-cache hit + instantiate) against a
+raw floor (deserialize the serialized component + link + instantiate). Ratios are
+against floors of the same run; medians of N calls. Figures only: nothing here
+asserts timings. RSS per extra loaded + called instance closes the report.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import io
 import json
-import resource
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from wasmtime.component import Record  # noqa: E402
+from wasmtime.component import Component, Record, Variant  # noqa: E402
 
 from generator.build import build  # noqa: E402
-from raw_floor import raw_instance  # noqa: E402
+from minimal_guests import build_minimal  # noqa: E402
+from raw_floor import raw_engine, raw_instance, timed_bare_call  # noqa: E402
 from pdk.host import Host  # noqa: E402
-from pdk.host.compile_cache import CompiledComponentCache  # noqa: E402
-from pdk.host.engine import EngineSettings, make_engine  # noqa: E402
+from pdk.host._fastcall import bind_export  # noqa: E402
+from pdk.host.codec import Case  # noqa: E402
 
+TOOLS, LIFECYCLE, EVENTS = "yoi:plugin/tools@2.0.0", "yoi:plugin/lifecycle@2.0.0", "yoi:plugin/events@2.0.0"
 TOOL = "text_stats"
 INPUT = {"text": "the quick brown fox jumps over the lazy dog"}
+INPUT_JSON = json.dumps(INPUT, separators=(",", ":"))
 
 
 def rss_mib() -> float:
@@ -40,84 +58,196 @@ def rss_mib() -> float:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return 0.0
 
 
-def raw_floor(component_path: Path, calls: int) -> list[float]:
-    """The same export called with plain wasmtime-py: no codec, grants, schema or bounds."""
-    store, lookup = raw_instance(component_path)
-    func = lookup("yoi:plugin/tools@2.0.0", "call")
-    payload = json.dumps(INPUT)
+def median_us(fn: Callable[[int], Any], n: int) -> float:
     times = []
-    for i in range(calls):
-        arg = Record()
-        setattr(arg, "tool", TOOL)
-        setattr(arg, "input-json", payload)
-        setattr(arg, "call-id", str(i))
+    for i in range(n):
         started = time.perf_counter()
-        func(store, arg)
-        func.post_return(store)
+        fn(i)
         times.append(time.perf_counter() - started)
-    del store
+    return statistics.median(times) * 1e6
+
+
+def tool_call(i: int) -> dict[str, Any]:
+    return {"tool": TOOL, "input_json": INPUT_JSON, "call_id": f"call-{i}"}
+
+
+def tool_record(i: int) -> Record:
+    record = Record()
+    setattr(record, "tool", TOOL)
+    setattr(record, "input-json", INPUT_JSON)
+    setattr(record, "call-id", f"call-{i}")
+    return record
+
+
+def event(i: int) -> dict[str, Any]:
+    return {"id": f"e{i}", "ingress": "inbox", "source": "manual", "kind": "message", "payload": Case("text", "hello"),
+            "created_at_ms": 0, "attempt": 1, "correlation_id": None}  # fmt: skip
+
+
+def event_record(i: int) -> Record:
+    record = Record()
+    for key, value in (("id", f"e{i}"), ("ingress", "inbox"), ("source", "manual"), ("kind", "message"),
+                       ("payload", Variant("text", "hello")), ("created-at-ms", 0), ("attempt", 1), ("correlation-id", None)):  # fmt: skip
+        setattr(record, key, value)
+    return record
+
+
+class Floors:
+    """bare / fast / codec / raw per-call medians (µs) on one plain wasmtime-py instance."""
+
+    def __init__(self, component_path: Path, service: bool, calls: int) -> None:
+        store, lookup = raw_instance(component_path)
+        if service:
+            start = lookup(LIFECYCLE, "start")
+            start(store, "{}")
+            start.post_return(store)
+        iface, name = (EVENTS, "handle") if service else (TOOLS, "call")
+        plain_of, record_of = (event, event_record) if service else (tool_call, tool_record)
+        func = lookup(iface, name)
+        owner = type("Owner", (), {})()  # bind_export caches converters on this object
+        fast = bind_export(owner, (iface, name), func, store, mode="fast")  # type: ignore[arg-type]
+        plain = bind_export(owner, (iface, name), func, store, mode="plain")  # type: ignore[arg-type]
+
+        def raw(i: int) -> None:
+            func(store, record_of(i))
+            func.post_return(store)
+
+        bare: list[float] = []
+        steps = {
+            "raw": raw,
+            "codec": lambda i: plain(plain_of(i)),
+            "fast": lambda i: fast(plain_of(i)),
+            "bare": lambda i: bare.append(timed_bare_call(store, func, fast.lower(plain_of(i)))),
+        }
+        for step in steps.values():  # warm every path up first
+            for i in range(min(200, calls)):
+                step(i)
+        bare.clear()
+        self.us = {key: median_us(step, calls) for key, step in steps.items()}
+        self.us["bare"] = statistics.median(bare) * 1e6
+        del store
+
+
+def host_figures(host: Host, plugin_dir: Path, service: bool, calls: int) -> dict[str, float]:
+    """Per-call medians (µs) through the host, and the bare call of its own instance."""
+    plugin = host.load(plugin_dir, dev_grants=True)
+    instance = plugin.instance
+    if service:
+        instance.call(LIFECYCLE, "start", "{}")
+        host_step: Callable[[int], Any] = lambda i: instance.call(EVENTS, "handle", event(i))  # noqa: E731
+        iface, name, plain_of = EVENTS, "handle", event
+    else:
+        host_step = lambda i: plugin.call_tool(TOOL, INPUT)  # noqa: E731
+        iface, name, plain_of = TOOLS, "call", tool_call
+        assert plugin.call_tool(TOOL, INPUT).ok
+    for i in range(min(200, calls)):
+        host_step(i)
+    host_us = median_us(host_step, calls)
+    live = instance._live
+    assert live is not None
+    func, caller = instance._func(live, iface, name)
+    live.store.set_epoch_deadline(1 << 30)
+    lower = getattr(caller, "lower")
+    bare = [timed_bare_call(live.store, func, lower(plain_of(i))) for i in range(calls)]
+    return {"host": host_us, "bare": statistics.median(bare) * 1e6, "tier": plugin.tier}  # type: ignore[dict-item]
+
+
+def warm_loads(host: Host, plugin_dir: Path, loads: int) -> list[float]:
+    times = []
+    for _ in range(loads):
+        started = time.perf_counter()
+        plugin = host.load(plugin_dir, dev_grants=True)
+        plugin.instance.warm()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def warm_load_floor(component_path: Path, tmp: Path, loads: int) -> list[float]:
+    """Raw: deserialize a serialized component (mmap) + link + instantiate."""
+    engine = raw_engine()
+    artifact = tmp / f"{component_path.stem}.floor.cwasm"
+    artifact.write_bytes(bytes(Component(engine, component_path.read_bytes()).serialize()))
+    times = []
+    for _ in range(loads):
+        started = time.perf_counter()
+        component = Component.deserialize_file(engine, str(artifact))
+        raw_instance(component_path, (engine, component))
+        times.append(time.perf_counter() - started)
     return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--loads", type=int, default=50)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        import shutil
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        plugins: dict[str, tuple[Path, Path, bool]] = {}
+        for example, service in (("text-tools", False), ("counter-service", True)):
+            plugin_dir = tmp / example
+            shutil.copytree(ROOT / "examples" / example, plugin_dir, ignore=shutil.ignore_patterns("build", "dist"))
+            build(plugin_dir)
+            plugins[f"pdk {'service' if service else 'tool'}"] = (plugin_dir, next((plugin_dir / "build").glob("*.wasm")), service)
+        for world in ("tool", "service"):
+            plugin_dir = tmp / f"minimal-{world}"
+            plugins[f"minimal {world}"] = (plugin_dir, build_minimal(world, plugin_dir), world == "service")
 
-        plugin = Path(tmp) / "text-tools"
-        shutil.copytree(ROOT / "examples" / "text-tools", plugin, ignore=shutil.ignore_patterns("build", "dist"))
-        build(plugin)
-        component_path = next((plugin / "build").glob("*.wasm"))
-        data = component_path.read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        settings = EngineSettings()
-        engine = make_engine(settings)
-        cache = CompiledComponentCache(Path(tmp) / "cache", settings.fingerprint)
-        started = time.perf_counter()
-        cache.load(engine, data, sha)
-        cold = time.perf_counter() - started
+        floors = {label: Floors(path, service, args.calls).us for label, (_, path, service) in plugins.items()}
 
-        warm_loads = []
-        with Host(cache_dir=Path(tmp) / "cache", stderr=open("/dev/null", "w")) as host:
-            for _ in range(20):
+        cache = tmp / "cache"
+        hosted: dict[str, dict[str, float]] = {}
+        loads: dict[str, list[float]] = {}
+        load_floor: dict[str, list[float]] = {}
+        with Host(cache_dir=cache, stderr=io.StringIO()) as host:
+            cold: dict[str, float] = {}
+            for label, (plugin_dir, _, _) in plugins.items():
                 started = time.perf_counter()
-                plugin_handle = host.load(plugin, dev_grants=True)
-                plugin_handle.instance.warm()
-                warm_loads.append(time.perf_counter() - started)
-
-            host_times = []
-            for i in range(args.calls):
-                started = time.perf_counter()
-                result = plugin_handle.call_tool(TOOL, INPUT)
-                host_times.append(time.perf_counter() - started)
-            assert result.ok, result
+                host.load(plugin_dir, dev_grants=True).instance.warm()
+                cold[label] = time.perf_counter() - started
+            for label, (plugin_dir, _, service) in plugins.items():
+                hosted[label] = host_figures(host, plugin_dir, service, args.calls)
+            for label in ("pdk tool", "minimal tool"):
+                loads[label] = warm_loads(host, plugins[label][0], args.loads)
 
             base = rss_mib()
             extra = []
-            for i in range(10):
-                h = Host(cache_dir=Path(tmp) / "cache", stderr=open("/dev/null", "w"))
-                p = h.load(plugin, dev_grants=True)
-                p.call_tool(TOOL, INPUT)
-                extra.append(h)
+            for _ in range(10):
+                other = Host(cache_dir=cache, stderr=io.StringIO())
+                other.load(plugins["pdk tool"][0], dev_grants=True).call_tool(TOOL, INPUT)
+                extra.append(other)
             per_instance = (rss_mib() - base) / 10
-            for h in extra:
-                h.close()
+            for other in extra:
+                other.close()
+        for label in ("pdk tool", "minimal tool"):
+            load_floor[label] = warm_load_floor(plugins[label][1], tmp, args.loads)
 
-        raw_times = raw_floor(component_path, args.calls)
-    raw_med = statistics.median(raw_times) * 1e6
-    host_med = statistics.median(host_times) * 1e6
-    warm = statistics.median(warm_loads) * 1000
-    print(f"cold compile:                         {cold:.2f} s")
-    print(f"warm load (cache) + instantiate:      median {warm:.2f} ms   (target <= 10 ms; {cold * 1000 / warm:.0f}x faster than cold)")
-    print(f"raw wasmtime-py call (floor):         median {raw_med:.1f} us")
-    print(f"call_tool through the host:           median {host_med:.1f} us")
-    print(f"ratio host/raw:                       {host_med / raw_med:.2f}x   (target <= 1.5x)")
-    print(f"RSS per extra loaded+called instance: {per_instance:.1f} MiB")
+    print(f"per-call medians over {args.calls} calls (µs); ratios against the bare wasm call of the same instance")
+    print(f"{'component':<16}{'bare':>8}{'fast':>8}{'codec':>8}{'raw':>8}   fast/bare  raw/bare  codec/fast")
+    for label, us in floors.items():
+        print(f"{label:<16}{us['bare']:8.1f}{us['fast']:8.1f}{us['codec']:8.1f}{us['raw']:8.1f}   "
+              f"{us['fast'] / us['bare']:8.2f}x {us['raw'] / us['bare']:8.2f}x {us['codec'] / us['fast']:9.2f}x")  # fmt: skip
+    print("  target: fast/bare <= 1.5x for a trivial event or tool call")
+    for kind in ("tool", "service"):
+        pdk, minimal = floors[f"pdk {kind}"]["bare"], floors[f"minimal {kind}"]["bare"]
+        print(f"  PDK guest cost ({kind}): bare {pdk:.1f} µs vs minimal {minimal:.1f} µs = +{pdk - minimal:.1f} µs ({pdk / minimal:.2f}x)")
+    print()
+    print("through the host (Host.load, optimized tier): tools via call_tool, services via PluginInstance.call")
+    print(f"{'component':<16}{'host':>8}{'bare':>8}   host/bare  host/raw  host/fast(floor)")
+    for label, fig in hosted.items():
+        floor = floors[label]
+        print(f"{label:<16}{fig['host']:8.1f}{fig['bare']:8.1f}   {fig['host'] / fig['bare']:8.2f}x "
+              f"{fig['host'] / floor['raw']:8.2f}x {fig['host'] / floor['fast']:10.2f}x   (tier {fig['tier']})")  # fmt: skip
+    print()
+    print(f"load: cold (first load in this cache, compile included): " + ", ".join(f"{k} {v:.2f} s" for k, v in cold.items()))
+    for label in loads:
+        warm, floor = statistics.median(loads[label]) * 1e3, statistics.median(load_floor[label]) * 1e3
+        print(f"warm load + instantiate, {label:<13} median {warm:6.2f} ms (min {min(loads[label]) * 1e3:.2f})   "
+              f"floor {floor:6.2f} ms (min {min(load_floor[label]) * 1e3:.2f})   {warm / floor:.2f}x floor   (target <= 5 ms)")  # fmt: skip
+    print(f"RSS per extra loaded+called instance (own Host each): {per_instance:.1f} MiB")
 
 
 if __name__ == "__main__":

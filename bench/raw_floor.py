@@ -3,6 +3,7 @@ wasmtime-py (no-op host imports, no codec, grants, schema, bounds or queue)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -50,3 +51,26 @@ def raw_instance(
         return found
 
     return store, func
+
+
+def timed_bare_call(store: wasmtime.Store, func: Func, lowered: object) -> float:
+    """Seconds of the wasm call itself: `wasmtime_component_func_call` + post_return
+    with arguments already lowered (by `pdk.host._fastcall`), no conversion at all.
+    The result is freed outside the timed part."""
+    import ctypes
+
+    from pdk.host import _fastcall
+
+    func_address = ctypes.addressof(func._func)
+    context = ctypes.cast(store._context(), ctypes.c_void_p).value
+    result = _fastcall._VAL_BYTES()
+    args = lowered
+    assert isinstance(args, _fastcall._Args)
+    started = time.perf_counter()
+    error = _fastcall._func_call(func_address, context, args.address, args.count, ctypes.addressof(result), 1)
+    if not error:
+        error = _fastcall._post_return(func_address, context)
+    elapsed = time.perf_counter() - started
+    assert not error, "the bare call failed"
+    _fastcall._val_delete(ctypes.addressof(result))
+    return elapsed
