@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar, get_type_hints
 
+from ._awaiting import resolve
 from ._contract import NAME_RE
 from ._decode import DecodeError, decode_arguments, decode_value
 from ._encode import EncodeError, to_json_value
@@ -105,6 +106,10 @@ class Plugin:
     Create one at module level (`plugin = Plugin()`) and decorate plain functions.
     The functions stay ordinary Python: unit tests call them directly.
 
+    Any of these functions may be `async def`: its coroutine is driven to completion in
+    the call (see `pdk/_awaiting.py`: no event loop, so await other coroutines or
+    `asyncio.sleep(0)`, not timers, tasks or asyncio I/O).
+
     Service state: whatever `@plugin.on_start` returns becomes `plugin.state`; it is
     passed to event handlers, `@plugin.status` and `@plugin.on_stop`, and tools of a
     combined plugin can read it as `plugin.state`."""
@@ -178,7 +183,7 @@ class Plugin:
                     config = decode_value(hint, config)
                 except DecodeError as exc:
                     raise PluginError(f"config: {exc}", code=ErrorCode.INVALID_INPUT) from None
-            self.state = self._start(config)
+            self.state = resolve(self._start(config), "on_start")
         else:
             self.state = {}
         self.running = True
@@ -187,7 +192,7 @@ class Plugin:
     def run_stop(self) -> WireStatus:
         try:
             if self._stop is not None:
-                self._stop(self.state)
+                resolve(self._stop(self.state), "on_stop")
         finally:
             self.running = False
         status = WireStatus(healthy=True, data_json=None)
@@ -197,7 +202,7 @@ class Plugin:
     def run_status(self) -> WireStatus:
         if self._status is None:
             return WireStatus(healthy=self.running, data_json=None)
-        result = self._status(self.state)
+        result = resolve(self._status(self.state), "status")
         if isinstance(result, Status):
             return WireStatus(result.healthy, None if result.data is None else dumps(to_json_value(result.data)))
         return WireStatus(self.running, None if result is None else dumps(to_json_value(result)))
@@ -215,6 +220,7 @@ class Plugin:
         """Dispatch one event and bound what the handler returned."""
         handler = self._handler_for(event)
         result = handler.func(self.state, event) if handler.takes_state else handler.func(event)
+        result = resolve(result, f"the handler for ingress {event.ingress!r}")
         data: Any = None
         if isinstance(result, Output):
             commands, data = list(result.commands), result.data
@@ -288,7 +294,7 @@ class Plugin:
                 code=ErrorCode.INVALID_INPUT,
                 details=validation_details(exc.errors),
             ) from None
-        result = spec.func(**kwargs)
+        result = resolve(spec.func(**kwargs), f"tool {name!r}")
         return self._tool_output(name, result)
 
     @staticmethod
