@@ -23,7 +23,7 @@ class UserError(PdkError):
 
 
 def _print_json(doc: Any) -> None:
-    print(json.dumps(doc, indent=2, ensure_ascii=False))
+    print(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False))  # valid JSON or nothing
 
 
 def progress_renderer() -> Any:

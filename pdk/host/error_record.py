@@ -17,6 +17,7 @@ from pdk.errors import ErrorCode
 from pdk.limits import ERROR_DETAILS_MAX_BYTES, ERROR_MESSAGE_MAX_BYTES
 from pdk.package.errors import PdkError
 
+from .guest_json import GuestJsonError, loads_guest
 from .instance import GuestFault
 from .redact import redact, redact_bounded
 
@@ -78,17 +79,18 @@ def fault_record(fault: GuestFault, details: Any = None, *, retryable: bool = Tr
 
 
 def details_from_json(details_json: Any) -> Any:
-    """Guest-made details JSON as a value: redacted, strict (no NaN/Infinity), at most
-    `ERROR_DETAILS_MAX_BYTES`; a marker when too large, None when absent or broken."""
+    """Guest-made details JSON as a value: redacted, strict (no NaN/Infinity, nesting
+    bounded: `pdk.host.guest_json`), at most `ERROR_DETAILS_MAX_BYTES`; a marker when too
+    large or refused (`{"invalid_output": reason}`), None when absent."""
     if not isinstance(details_json, str) or not details_json:
         return None
     size = len(details_json.encode("utf-8", "surrogatepass"))
     if size > ERROR_DETAILS_MAX_BYTES:
         return {"truncated": True, "bytes": size}
     try:
-        return json.loads(redact(details_json), parse_constant=_not_json)
-    except (ValueError, RecursionError):
-        return None
+        return loads_guest(redact(details_json))
+    except GuestJsonError as exc:
+        return {"invalid_output": str(exc)}
 
 
 def _bounded_details(details: Any) -> Any:
@@ -110,7 +112,3 @@ def _code(code: Any) -> ErrorCode:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")

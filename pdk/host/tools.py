@@ -16,6 +16,7 @@ from pdk.limits import TOOL_CONTENT_MAX_BYTES, TOOL_INPUT_MAX_BYTES, TOOL_SUMMAR
 
 from .codec import CodecError, Err, Ok
 from .error_record import ErrorRecord, error_record, fault_record, plugin_error_record
+from .guest_json import GuestJsonError, loads_guest
 from .instance import GuestFault
 from .redact import bound_text
 from .schema_check import Validator, schema_problems, schema_validator
@@ -65,6 +66,8 @@ def validate_input(tool: str, call_id: str, validator: Validator, raw: str) -> t
         return None, error_result(tool, call_id, ErrorCode.INVALID_INPUT, f"input is {size} bytes; the limit is {TOOL_INPUT_MAX_BYTES}")
     try:
         data = json.loads(raw)
+    except RecursionError:
+        return None, error_result(tool, call_id, ErrorCode.INVALID_INPUT, "input is not valid JSON: nested too deeply")
     except ValueError as exc:
         return None, error_result(tool, call_id, ErrorCode.INVALID_INPUT, f"input is not valid JSON: {exc}")
     problems = schema_problems(validator, data)
@@ -76,7 +79,15 @@ def validate_input(tool: str, call_id: str, validator: Validator, raw: str) -> t
 
 
 def result_from_guest(tool: str, call_id: str, value: Any) -> ToolResult:
-    """Check and bound what the guest returned (never trust the guest's own bounds)."""
+    """Check and bound what the guest returned (never trust the guest's own bounds).
+    Never raises: whatever the guest returned, a result (`invalid_output` at worst)."""
+    try:
+        return _result_from_guest(tool, call_id, value)
+    except Exception as exc:  # noqa: BLE001 - nothing a guest returns may raise in the caller
+        return error_result(tool, call_id, ErrorCode.INVALID_OUTPUT, f"the plugin's result could not be processed: {type(exc).__name__}")
+
+
+def _result_from_guest(tool: str, call_id: str, value: Any) -> ToolResult:
     if isinstance(value, Err):
         return failed_result(tool, call_id, plugin_error_record(value.value))
     if not isinstance(value, Ok):
@@ -93,9 +104,9 @@ def result_from_guest(tool: str, call_id: str, value: Any) -> ToolResult:
         if len(content_json.encode("utf-8")) > TOOL_CONTENT_MAX_BYTES:
             return error_result(tool, call_id, ErrorCode.INVALID_OUTPUT, f"content is larger than {TOOL_CONTENT_MAX_BYTES} bytes")
         try:
-            content = json.loads(content_json)
-        except ValueError:
-            return error_result(tool, call_id, ErrorCode.INVALID_OUTPUT, "content is not valid JSON")
+            content = loads_guest(content_json)  # bounded depth, no NaN/Infinity
+        except GuestJsonError as exc:
+            return error_result(tool, call_id, ErrorCode.INVALID_OUTPUT, f"content is refused: {exc}")
     return ToolResult(tool, call_id, summary, content)
 
 

@@ -4,7 +4,8 @@ Every command of an output is judged on its own, so an invalid or ungranted comm
 never prevents its valid siblings (v1 dropped the whole output). The steps, in order,
 each able to end the command:
 
-1. count: at most `COMMANDS_PER_OUTPUT_MAX` per output; the rest are `invalid`;
+1. count: at most `COMMANDS_PER_OUTPUT_MAX` per output, checked on the raw list before
+   any per-command work; the excess is refused as a whole with one `invalid` result;
 2. shape (`invalid`): a unique non-empty id, a known kind, bounded fields, JSON that
    parses, a URL and method that can be judged;
 3. grants (`denied`): `emit`, `log` and `status_update` need nothing beyond a
@@ -28,7 +29,6 @@ any source: the runtime remembers the ids of recent commands it executed.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,6 +39,7 @@ from pdk.package.manifest import Manifest
 
 from ..codec import Case
 from ..grants import GrantSet
+from ..guest_json import GuestJsonError, loads_guest
 from ..http_check import RequestInvalid, check_line, check_parts
 from ..redact import bound_text, redact_bounded
 from .model import QueuedEvent
@@ -50,6 +51,7 @@ COMMAND_KINDS: tuple[str, ...] = ("websocket_send", "http_request", "emit", "log
 COMMAND_RESULTS: tuple[str, ...] = ("executed", "denied", "invalid", "failed", "unsupported")
 LOG_LEVELS = frozenset({"debug", "info", "warn", "error"})
 COMMAND_ID_MAX_LEN = 128
+EXCESS_KIND = "excess"  # the one result standing for the commands past the per-output count
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
 _CONNECTION_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 
@@ -109,9 +111,9 @@ def _json_problem(what: str, data_json: Any, *, optional: bool) -> str | None:
     if len(data_json.encode("utf-8", "replace")) > COMMAND_PAYLOAD_MAX_BYTES:
         return f"{what} is larger than {COMMAND_PAYLOAD_MAX_BYTES} bytes"
     try:
-        json.loads(data_json)
-    except ValueError as exc:
-        return f"{what} is not valid JSON: {exc}"
+        loads_guest(data_json)  # bounded depth, no NaN/Infinity (pdk.host.guest_json)
+    except GuestJsonError as exc:
+        return f"{what} is refused: {exc}"
     return None
 
 
@@ -229,15 +231,22 @@ def judge(
     now_ms: Callable[[], int],
     event_id: str,
 ) -> list[CommandResult]:
-    """Validate, grant-check and execute each command; one result per command."""
+    """Validate, grant-check and execute each of the first `COMMANDS_PER_OUTPUT_MAX`
+    commands (one result each); the excess, counted on the raw list before any of it is
+    looked at, is refused with one `invalid` result (command id empty, kind `excess`)."""
     results: list[CommandResult] = []
     seen: set[str] = set()
-    for index, command in enumerate(commands):
+    total = len(commands)
+    for index, command in enumerate(commands[:COMMANDS_PER_OUTPUT_MAX]):
         command_id, kind, value = _parts(command)
         result, detail = _judge_one(index, command_id, kind, value, seen, checker, executors, make_context)
         if command_id:
             seen.add(command_id)
         results.append(CommandResult(bound_text(command_id, COMMAND_ID_MAX_LEN), kind, result, bounded_detail(detail), event_id, now_ms()))
+    if total > COMMANDS_PER_OUTPUT_MAX:
+        excess = total - COMMANDS_PER_OUTPUT_MAX
+        detail = f"{excess} commands after the first {COMMANDS_PER_OUTPUT_MAX} refused: at most {COMMANDS_PER_OUTPUT_MAX} per output ({total} returned)"
+        results.append(CommandResult("", EXCESS_KIND, "invalid", detail, event_id, now_ms()))
     return results
 
 

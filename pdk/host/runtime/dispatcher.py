@@ -26,7 +26,7 @@ from .commands import CommandContext, CommandResult, judge
 from .lifecycle import now_ms
 from .model import QueuedEvent
 from .options import ASYNC_COMMANDS_REMEMBERED, IDLE_POLL_S, STATUS_REFRESH_INTERVAL_S
-from .records import bounded_message, fault_error, guest_error, json_view, tool_fault_error
+from .records import bounded_message, fault_error, guest_error, invalid_output_error, json_problem, json_view, tool_fault_error
 from .supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -117,19 +117,38 @@ class Dispatcher(Supervisor):
             fault = exc
         duration = time.perf_counter() - started
         outside = self._sync_recycles(fault is not None)
-        if fault is None and isinstance(result, Ok) and isinstance(result.value, Mapping):
-            output = result.value
-            commands = list(output.get("commands") or [])
-            results = self._run_commands(event, commands)
-            self._end_handled(event, results, json_view(output.get("data_json"), OUTPUT_DATA_MAX_BYTES), duration)
-        else:
-            error = fault_error(fault) if fault is not None else guest_error(result.value if isinstance(result, Err) else None)
-            self._end_attempt_failed(event, error, duration)
+        try:
+            ended = self._end_with_output(event, fault, result, duration)
+        except Exception as exc:  # noqa: BLE001 - nothing a guest returns may stop the dispatcher
+            self.plugin.diagnostics.add("host", "error", f"output of event {event.id} refused: {type(exc).__name__}: {exc}")
+            ended = invalid_output_error(f"the output could not be processed: {type(exc).__name__}")
+        if ended is not None:
+            self._end_attempt_failed(event, ended, duration)
         if fault is not None:
             return self._recover(fault_error(fault), "handle")
         if outside:
             return self._recover(tool_fault_error(), "tool")
         return True
+
+    def _end_with_output(self, event: QueuedEvent, fault: GuestFault | None, result: Any, duration: float) -> dict[str, Any] | None:
+        """End a handled event with its commands' results, or return the error the
+        attempt failed with (a fault, the plugin's error, or `invalid_output`)."""
+        if fault is not None:
+            return fault_error(fault)
+        if not (isinstance(result, Ok) and isinstance(result.value, Mapping)):
+            return guest_error(result.value if isinstance(result, Err) else None)
+        output = result.value
+        data_json = output.get("data_json")
+        if data_json is not None and (isinstance(data_json, str) and len(data_json.encode("utf-8", "replace")) <= OUTPUT_DATA_MAX_BYTES):
+            problem = json_problem(data_json, OUTPUT_DATA_MAX_BYTES)
+            if problem is not None:  # before any command runs: the output as a whole is refused
+                return invalid_output_error(f"handler output {problem}")
+        commands = output.get("commands") or []
+        if not isinstance(commands, list):
+            return invalid_output_error("handler output commands must be a list")
+        results = self._run_commands(event, commands)
+        self._end_handled(event, results, json_view(data_json, OUTPUT_DATA_MAX_BYTES), duration)
+        return None
 
     def _run_commands(self, event: QueuedEvent, commands: list[Any]) -> list[CommandResult]:
         def make_context(command_id: str, kind: str, value: Any) -> CommandContext:

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..error_record import error_record, fault_record, plugin_error_record
+from ..guest_json import GuestJsonError, loads_guest
 from ..instance import GuestFault
-from ..redact import redact_bounded
 
 # Every error record, tool call or runtime, is built by `pdk.host.error_record`: one
 # redaction and one bound (`pdk.limits.ERROR_MESSAGE_MAX_BYTES`, `ERROR_DETAILS_MAX_BYTES`).
@@ -28,19 +27,44 @@ def tool_fault_error() -> dict[str, Any]:
     return {"code": "failed", "message": "the instance was recycled after a fault in a tool call", "retryable": True, "fault": "trap"}
 
 
+def invalid_output_error(message: str) -> dict[str, Any]:
+    """The guest's output could not be accepted (never retried: the same code returns
+    the same output)."""
+    return {**error_record("invalid_output", message).to_json(), "retryable": False}
+
+
 def guest_error(value: Any) -> dict[str, Any]:
     """A `plugin-error` the guest returned, bounded and redacted."""
     return plugin_error_record(value).to_json()
 
 
 def json_view(data_json: Any, limit: int) -> Any:
-    """Parsed JSON for status/outcome views, or a marker when it is too large or broken."""
+    """Parsed JSON for status/outcome views, or a marker when it is too large or broken
+    (`{"invalid_output": reason}` for JSON the host refuses: too deep, NaN/Infinity, not
+    JSON; `pdk.host.guest_json`). Never raises."""
     if data_json is None:
         return None
-    text = str(data_json)
-    if len(text.encode("utf-8", "replace")) > limit:
-        return {"truncated": True, "bytes": len(text.encode("utf-8", "replace"))}
+    text = data_json if isinstance(data_json, str) else str(data_json)
+    size = len(text.encode("utf-8", "replace"))
+    if size > limit:
+        return {"truncated": True, "bytes": size}
     try:
-        return json.loads(text)
-    except ValueError:
-        return {"unparsed": redact_bounded(text, 256)}
+        return loads_guest(text)
+    except GuestJsonError as exc:
+        return {"invalid_output": str(exc)}
+
+
+def json_problem(data_json: Any, limit: int) -> str | None:
+    """Why guest JSON text (None allowed) would be refused by `json_view`, or None."""
+    if data_json is None:
+        return None
+    if not isinstance(data_json, str):
+        return "data_json must be a string of JSON"
+    size = len(data_json.encode("utf-8", "replace"))
+    if size > limit:
+        return f"data_json is larger than {limit} bytes"
+    try:
+        loads_guest(data_json)
+    except GuestJsonError as exc:
+        return f"data_json: {exc}"
+    return None

@@ -45,6 +45,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..guest_json import dumps_strict
 from ..redact import redact_bounded
 
 STATUS_SCHEMA = "yoi.runtime.status/1"
@@ -57,7 +58,7 @@ def source_view(value: Any) -> Any:
     that fails or is too large is replaced by a short error, never raised."""
     try:
         entry = value() if callable(value) else value
-        text = json.dumps(entry, default=str)
+        text = dumps_strict(entry, default=str)  # no NaN/Infinity in a printed document
     except Exception as exc:  # a source's status bug must not break status
         return {"error": redact_bounded(f"{type(exc).__name__}: {exc}", 512)}
     if len(text.encode("utf-8")) > SOURCE_ENTRY_MAX_BYTES:

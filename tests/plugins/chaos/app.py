@@ -19,21 +19,91 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pdk import Event, Plugin, PluginError, RetryableError, Status, commands, log
+from pdk import Event, Plugin, PluginError, RetryableError, Status, ToolError, ToolOutput, commands, log
 from pdk._events import Emit, HttpRequest, LogCommand, StatusUpdate, WebSocketSend
-from pdk._plugin import WireOutput
+import pdk._bridge as _bridge
+import pdk._wire as _wire
+from pdk._plugin import WireOutput, WireStatus
+from pdk._wire import WireToolOutput
 from pdk.limits import COMMAND_PAYLOAD_MAX_BYTES
 
 
+class RawJson:
+    """JSON text the guest PDK sends as-is (see `_raw_dumps`): the hostile documents
+    of `raw_json`, which the PDK's own strict encoder would never produce."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def raw_json(spec: str) -> str:
+    """`deep:N` ([[...]] N levels), `deepobj:N` ({"a":{...}} N levels), `nan`, `inf`,
+    `-inf`, `big` (1e999), `broken`, or `lit:<text>` as it is."""
+    name, _, arg = spec.partition(":")
+    if name == "deep":
+        return "[" * int(arg) + "]" * int(arg)
+    if name == "deepobj":
+        return '{"a":' * int(arg) + "1" + "}" * int(arg)
+    if name == "lit":
+        return arg
+    return {"nan": '{"x":NaN}', "inf": "[Infinity]", "-inf": '{"y":[-Infinity]}', "big": '{"n":1e999}', "broken": '{"x":'}[name]
+
+
+_pdk_dumps = _wire.dumps
+
+
+def _raw_dumps(value: Any) -> str:
+    return value.text if isinstance(value, RawJson) else _pdk_dumps(value)
+
+
+# Every PDK encoding of data, details and status goes through these names.
+_wire.dumps = _raw_dumps
+_bridge.dumps = _raw_dumps
+
+
 class ChaosPlugin(Plugin):
-    """A plugin whose `commands:*` jobs return outputs the PDK itself would refuse."""
+    """A plugin whose `commands:*` jobs return outputs the PDK itself would refuse, and
+    whose `raw:<where>:<doc>` jobs return a hostile JSON document (`raw_json`) as the
+    output data (`data`), an emit's data (`emit`), a status_update's data (`status`),
+    the error details (`error`) or the status export's data from now on (`export`)."""
+
+    raw_status: str | None = None
 
     def run_event(self, event: Event) -> WireOutput:
         text = event.text or ""
         if text.startswith("commands:"):
             self.state.handled += 1
             return WireOutput(None, crafted_commands(text.split(":", 1)[1], event))
+        if text.startswith("raw:"):
+            return self._raw(*text.split(":", 2)[1:])
         return super().run_event(event)
+
+    def _raw(self, where: str, spec: str) -> WireOutput:
+        doc = raw_json(spec)
+        ok = [Emit("chaos.raw", {"ok": True}, id="raw-ok")]
+        if where == "data":
+            return WireOutput(doc, ok)
+        if where == "emit":
+            return WireOutput(None, [Emit("chaos.raw", RawJson(doc), id="raw-emit"), *ok])
+        if where == "status":
+            return WireOutput(None, [StatusUpdate(True, RawJson(doc), id="raw-status"), *ok])
+        if where == "error":
+            raise PluginError("raw details", code="failed", details=RawJson(doc))
+        if where == "export":
+            ChaosPlugin.raw_status = doc
+            return WireOutput(None, ok)
+        raise PluginError(f"unknown raw target {where!r}", code="invalid_input")
+
+    def run_status(self) -> WireStatus:
+        if ChaosPlugin.raw_status is not None:
+            return WireStatus(True, ChaosPlugin.raw_status)
+        return super().run_status()
+
+    @staticmethod
+    def _tool_output(name: str, result: Any) -> WireToolOutput:
+        if name == "raw_content" and isinstance(result, WireToolOutput):
+            return result
+        return Plugin._tool_output(name, result)
 
 
 plugin = ChaosPlugin()
@@ -125,6 +195,14 @@ def on_job(state: State, event: Event) -> list[object]:
 
 
 @plugin.tool
+def raw_content(doc: str, error: bool = False) -> ToolOutput:
+    """Return `raw_json(doc)` as the content JSON (or, with `error`, as the error details)."""
+    if error:
+        raise ToolError("raw details", code="failed", details=RawJson(raw_json(doc)))
+    return WireToolOutput(summary="raw", content_json=raw_json(doc))  # type: ignore[return-value]
+
+
+@plugin.tool
 def crash() -> str:
     """Abort the guest (a trap in a tool call)."""
     os.abort()
@@ -164,6 +242,8 @@ def crafted_commands(which: str, event: Event) -> list[Any]:
             Emit("chaos.mixed", {"n": 3}, id="emit-ok"),  # a duplicate id
             Emit("chaos.mixed", {"n": 4}, id=""),  # an empty id
         ]
+    if which.startswith("flood:"):  # flood:N — N emits, far past the per-output count
+        return [Emit("chaos.flood", {"n": i}, id=f"flood-{i}") for i in range(int(which.split(":", 1)[1]))]
     if which == "many":
         return [Emit("chaos.many", {"n": i}, id=f"many-{i}") for i in range(20)]
     raise PluginError(f"unknown command set {which!r}", code="invalid_input")
