@@ -379,7 +379,10 @@ def build(
         and plan.component.is_file()
         and record.get("size") == plan.component.stat().st_size
     )
-    tools_of = lambda info: [t["name"] for t in info.get("tools", [])]  # noqa: E731
+
+    def tools_of(info: dict[str, Any]) -> list[str]:
+        return [t["name"] for t in info.get("tools", [])]
+
     if fresh or check_only:
         info = record["info"] if fresh and record is not None else introspect(plan)
         check_handlers(plan, info)

@@ -7,7 +7,8 @@ import sys
 
 from pdk._contract import PLUGIN_KINDS
 
-from ._plugin_cmds import EXIT_OK, UserError
+from ._exit import EXIT_OK
+from ._plugin_cmds import UserError
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

@@ -25,7 +25,8 @@ from typing import Any
 from pdk._terminal import for_terminal
 
 from . import _runtime_view as view
-from ._plugin_cmds import EXIT_OK, EXIT_USER, UserError, _load_plugin, _print_json, progress_renderer
+from ._exit import EXIT_OK, EXIT_USER
+from ._plugin_cmds import UserError, _load_plugin, _print_json, progress_renderer
 
 SEND_TIMEOUT_S = 60.0
 EMITTED_DEFAULT_LIMIT = 100

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ._plugin_cmds import EXIT_OK, EXIT_USER, UserError
+from ._exit import EXIT_OK, EXIT_USER
+from ._plugin_cmds import UserError
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

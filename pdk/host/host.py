@@ -37,8 +37,9 @@ from .linker import HostContext, build_linker
 from .instance import GuestFault, InstanceLimits, PluginInstance
 from .loader import PluginPackage, open_package
 from .progress import ProgressEvent
+from .schema_check import schema_validator
 from .tool_gate import ToolGate
-from .tools import TOOLS_IFACE, ToolResult, codec_result, error_result, fault_result, new_call_id, result_from_guest, schema_validator, validate_input
+from .tools import TOOLS_IFACE, ToolResult, codec_result, error_result, fault_result, new_call_id, result_from_guest, validate_input
 from .world import ComponentShape, check_world, component_shape
 
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
+from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
 
 from pdk._validation import Problems, choices_message, expected_message, json_kind, path_of, quote, render
 from pdk.limits import VALIDATION_ERRORS_MAX
 
-__all__ = ["schema_problems", "schema_validator"]
-
-Validator = Any  # jsonschema.protocols.Validator (jsonschema ships no stubs here)
+__all__ = ["Validator", "schema_problems", "schema_validator"]
 
 
 def schema_validator(schema: Mapping[str, Any]) -> Validator:
@@ -34,7 +34,7 @@ def schema_problems(validator: Validator, data: Any) -> Problems | None:
     if validator.is_valid(data):  # the fast path; collect errors only on failure
         return None
     problems = Problems()
-    errors: list[Any] = []
+    errors: list[ValidationError] = []
     beyond = 0  # errors past the listed ones are counted, not worded (or kept)
     for error in validator.iter_errors(data):
         if len(errors) < VALIDATION_ERRORS_MAX:
@@ -53,9 +53,10 @@ def schema_problems(validator: Validator, data: Any) -> Problems | None:
     return problems
 
 
-def _add(problems: Problems, error: Any, seen_required: set[str]) -> None:
+def _add(problems: Problems, error: ValidationError, seen_required: set[str]) -> None:
     path = path_of(error.absolute_path)
-    keyword, expected, value = error.validator, error.validator_value, error.instance
+    keyword, value = error.validator, error.instance
+    expected: Any = error.validator_value  # the keyword's value in the schema: any JSON
     if keyword == "type":
         problems.add(path, expected_message([expected] if isinstance(expected, str) else expected, value))
     elif keyword == "enum" and isinstance(expected, (list, tuple)):
@@ -68,7 +69,7 @@ def _add(problems: Problems, error: Any, seen_required: set[str]) -> None:
             for name in expected:
                 if name not in value:
                     problems.add(path, f"missing required property {quote(str(name))}")
-    elif keyword == "additionalProperties" and expected is False and isinstance(value, dict) and "patternProperties" not in error.schema:
+    elif keyword == "additionalProperties" and expected is False and isinstance(value, dict) and isinstance(error.schema, Mapping) and "patternProperties" not in error.schema:
         known = error.schema.get("properties") or {}
         for key in value:
             if key not in known:
@@ -81,7 +82,7 @@ def _add(problems: Problems, error: Any, seen_required: set[str]) -> None:
         problems.add(path, str(error.message))
 
 
-def _union(problems: Problems, error: Any, seen_required: set[str]) -> bool:
+def _union(problems: Problems, error: ValidationError, seen_required: set[str]) -> bool:
     """An `anyOf`/`oneOf` miss, worded like the decoder's unions: the types it takes
     when no member takes this JSON type, else the errors of the closest member."""
     members = error.validator_value
@@ -97,7 +98,7 @@ def _union(problems: Problems, error: Any, seen_required: set[str]) -> bool:
             return True
     else:
         candidates = list(range(len(members)))
-    by_member: dict[int, list[Any]] = {}
+    by_member: dict[int, list[ValidationError]] = {}
     for sub in error.context or ():
         index = sub.relative_schema_path[0] if sub.relative_schema_path else None
         if isinstance(index, int) and index in candidates:
