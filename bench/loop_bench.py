@@ -9,7 +9,8 @@ and the compile cache have never seen the component), then measures
   (a) `pdk build DIR` + `pdk call DIR text_stats ...` as subprocesses, with a compile
       cache that is cold for the new component (the call prints the new result);
       and the first `pdk check DIR` after the build;
-  (b) `pdk dev` running: not measured yet (issue 12 item 4) - see `part_b`.
+  (b) `pdk dev` running (after the (a) runs, on a fresh copy): the save, the dev
+      host's reload line, then `pdk call DIR` served by it (the new result printed).
 
 against floors measured in the same run, interleaved with (a) so machine load hits
 both alike: a raw componentize-py build of the same staged app, a raw Cranelift
@@ -140,11 +141,51 @@ def part_a(plugin: Path, tmp: Path, k: int, env: dict[str, str]) -> tuple[float,
     return build_s, call_s, check_s, done.stdout.strip()
 
 
-def part_b() -> None:
+def part_b(plugin: Path, tmp: Path, runs: int, env: dict[str, str]) -> list[tuple[float, float, float]]:
     """(b) with `pdk dev` running: a saved edit, then `pdk call DIR ...` served by the
-    dev host. To be added with `pdk dev` (issue 12 item 4); target <= 2 s and <= 0.1x
-    the floor sum."""
-    print("(b) pdk dev: not measured yet (pdk dev does not exist yet)")
+    dev host. Per run: seconds from the save to the reload line, from the save to the
+    new result printed by `pdk call`, and the served call alone. Run after (a), so the
+    dev host does not rebuild for (a)'s edits."""
+    import queue
+    import signal
+    import threading
+
+    dev_env = {**env, "YOI_PDK_RUNTIME_DIR": tempfile.mkdtemp(prefix="lb-", dir="/tmp")}
+    proc = subprocess.Popen([str(PDK), "dev", str(plugin), "--dev-grants"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dev_env)
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+
+    def wait_for(needle: str) -> str:
+        while True:
+            line = lines.get(timeout=1800)
+            if needle in line:
+                return line
+            if "reload failed" in line:
+                raise SystemExit(f"pdk dev: {line}")
+
+    out: list[tuple[float, float, float]] = []
+    try:
+        wait_for("v1 serving")
+        for i in range(1, runs + 1):
+            k = 1000 + i
+            saved = time.perf_counter()
+            edit(plugin, k)
+            wait_for(f"reloaded v{i + 1}")
+            reload_s = time.perf_counter() - saved
+            call_s, done = timed([str(PDK), "call", str(plugin), "text_stats", json.dumps(CALL_INPUT)], dev_env)
+            assert f'"lines":{1 + k}' in done.stdout and "served by `pdk dev`" in done.stderr, (done.stdout, done.stderr)
+            out.append((reload_s, time.perf_counter() - saved, call_s))
+            print(f"(b) run {i}: save -> reload line {reload_s:.2f}s, save -> new result {out[-1][1]:.2f}s, served pdk call {call_s:.2f}s", file=sys.stderr)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    return out
 
 
 def main() -> None:
@@ -183,7 +224,18 @@ def main() -> None:
     print(f"    pdk call / (raw compile + raw call): {med([r.call_s / (r.raw_compile_s + r.raw_call_s) for r in runs]):.3f}x")
     print(f"first pdk check / raw compile: {med([r.check_s / r.raw_compile_s for r in runs]):.3f}x  (target <= 0.2x)  "
           f"check {med([r.check_s for r in runs]):.2f}s {[round(r.check_s, 2) for r in runs]}")
-    part_b()
+    with tempfile.TemporaryDirectory(prefix="loop-bench-b-") as tmp_name:
+        tmp = Path(tmp_name)
+        plugin = tmp / "text-tools"
+        shutil.copytree(ROOT / "examples" / "text-tools", plugin, ignore=shutil.ignore_patterns("build", "dist", "__pycache__"))
+        env = {**os.environ, "YOI_PDK_CACHE_DIR": str(tmp / "compile-cache"), "YOI_PDK_NO_BACKGROUND_COMPILE": "1"}
+        env.pop("YOI_PDK_NO_CACHE", None)
+        b.build(plugin)
+        dev_runs = part_b(plugin, tmp, args.runs, env)
+    loop_b = med([r[1] for r in dev_runs])
+    print(f"(b) pdk dev: save -> new result {loop_b:.2f}s  {[round(r[1], 2) for r in dev_runs]}  "
+          f"(reload {med([r[0] for r in dev_runs]):.2f}s, served call {med([r[2] for r in dev_runs]):.2f}s)")
+    print(f"(b) / floor sum:               {loop_b / floor:.3f}x  (target <= 2 s and <= 0.1x; pdk dev rebuilds with componentize-py, docs/dev.md)")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from pdk._terminal import TerminalStream
 
-from . import _exit, _new, _plugin_cmds, _runtime_cmds, _upgrade
+from . import _dev, _exit, _new, _plugin_cmds, _runtime_cmds, _upgrade
 from ._exit import EXIT_INTERNAL, EXIT_OK, EXIT_USER
 
 __all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_USER", "main"]
@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     _new.add_parser(sub)
     _upgrade.add_parser(sub)
     _runtime_cmds.add_parsers(sub)
+    _dev.add_parser(sub)
     return parser
 
 

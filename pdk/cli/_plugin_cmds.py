@@ -118,6 +118,11 @@ def cmd_call(args: argparse.Namespace) -> int:
     from pdk.host import Host, InstanceLimits
 
     raw = _read_input(args.input)
+    from ._dev import serve_call
+
+    served = serve_call(args, raw)  # `pdk dev` of this directory is running: it answers
+    if served is not None:
+        return served
     limits = InstanceLimits(
         deadline_s=args.deadline or InstanceLimits().deadline_s,
         memory_bytes=(args.memory_mib * 1048576) if args.memory_mib else InstanceLimits().memory_bytes,

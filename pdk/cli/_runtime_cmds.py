@@ -226,6 +226,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     from pdk.host.runtime import Refused
 
     payloads = _payloads(args)
+    from ._dev import serve_send
+
+    served = serve_send(args)  # `pdk dev` of this directory is running: it answers
+    if served is not None:
+        return served
     progress = progress_renderer()
     with Host(compile="tiered", upgrade="process", progress=progress) as host:
         plugin = _load_plugin(host, args)
