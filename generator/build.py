@@ -25,6 +25,7 @@ from pdk.host.progress import ProgressEvent, StreamRenderer, step
 from pdk.package.digest import sha256_file
 from pdk.package.manifest import ManifestError, parse_manifest, read_toml
 
+from . import dependencies as _deps
 from ._resources import wit_dir
 from .diagnose import BuildError, check_function_imports, check_module_name, check_syntax, translate_componentize_failure
 from .manifest_sync import Drift, sync_tools, tool_drift, toml_safe
@@ -95,6 +96,7 @@ class _Plan:
     component: Path
     doc: tomlkit.TOMLDocument
     preload: tuple[str, ...] = ()
+    dependencies: list[_deps.ResolvedDistribution] = field(default_factory=list)
 
 
 def guest_pdk_files() -> list[Path]:
@@ -137,7 +139,10 @@ def _load_plan(plugin_dir: Path) -> _Plan:
         sources.append(p)
     attr = manifest.build.plugin
     preload = manifest.build.preload
-    return _Plan(plugin_dir, manifest.runtime.world, module, attr, sources, plugin_dir / manifest.runtime.component, doc, preload)
+    # Resolved (and native code refused) now, before componentize-py could start.
+    requirements, where = _deps.declared(plugin_dir, manifest.build.dependencies)
+    resolved = _deps.resolve(requirements, where)
+    return _Plan(plugin_dir, manifest.runtime.world, module, attr, sources, plugin_dir / manifest.runtime.component, doc, preload, resolved)
 
 
 def _python_files(sources: list[Path]) -> list[Path]:
@@ -172,6 +177,9 @@ def _input_key(plan: _Plan) -> str:
         add("wit:" + p.relative_to(wit).as_posix(), p.read_bytes())
     for p in guest_pdk_files():
         add("pdk:" + p.name, p.read_bytes())
+    # Installing, upgrading or removing a declared dependency changes the component.
+    for d in plan.dependencies:
+        add("dependency", d.key())
     return h.hexdigest()
 
 
@@ -303,6 +311,20 @@ def _stage(plan: _Plan, stage: Path) -> None:
     )
 
 
+def _isolated_env(plan: _Plan, tmp: Path) -> dict[str, str]:
+    """The environment of componentize-py, whose only site-packages is a staging copy
+    of the declared distributions.
+
+    componentize-py adds `$VIRTUAL_ENV`'s site-packages (else pipenv's, else `site`'s)
+    to the component; pointing `VIRTUAL_ENV` at a staged one bundles exactly what the
+    plugin declares instead of the whole build environment."""
+    venv = tmp / "deps-env"
+    site = venv / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    _deps.stage(plan.dependencies, site)
+    return {**os.environ, "VIRTUAL_ENV": str(venv)}
+
+
 def componentize_command(wit: Path, world: str, app: str, python_path: list[Path], out: Path) -> list[str]:
     """The raw componentize-py command line (also used by the benchmark as the floor)."""
     cmd = [
@@ -318,9 +340,9 @@ def componentize_command(wit: Path, world: str, app: str, python_path: list[Path
 class _Componentize:
     """A running componentize-py child whose output is collected in the background."""
 
-    def __init__(self, cmd: list[str], cwd: Path) -> None:
+    def __init__(self, cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(cmd, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(cmd, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self._chunks: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -401,9 +423,10 @@ def build(
         stage = Path(tmp) / "stage"
         stage.mkdir()
         _stage(plan, stage)
+        env = _isolated_env(plan, Path(tmp))
         out = Path(tmp) / "component.wasm"
         building = step(_sink(progress), "build", f"building {plan.component.name} with componentize-py")
-        child = _Componentize(componentize_command(wit_dir(), plan.world, ENTRY_MODULE, [stage], out), Path(tmp))
+        child = _Componentize(componentize_command(wit_dir(), plan.world, ENTRY_MODULE, [stage], out), Path(tmp), env)
         # Introspection (a child CPython importing the app) overlaps componentize-py, so
         # on two or more cores a full build costs about what componentize-py alone does.
         try:

@@ -162,8 +162,8 @@ def translate_componentize_failure(output: str, search_path: Iterable[Path] = ()
         return BuildError(
             "missing_module",
             f"{at}componentize-py could not import {missing.group(1)!r}. Add the file or package to "
-            f"[build] sources in plugin.toml (or install it as a pure-Python package in the "
-            f"active virtual environment).{seen}",
+            f"[build] sources in plugin.toml, or declare its distribution (pure Python, installed "
+            f"here) in pyproject.toml [project] dependencies or plugin.toml [build] dependencies.{seen}",
         )
     syntax = re.search(r'File "(?:/\d+/)?([^"]+)", line (\d+)[\s\S]*?SyntaxError: ([^\n]+)', output)
     if syntax:

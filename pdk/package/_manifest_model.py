@@ -66,6 +66,8 @@ class BuildDecl:
     sources: tuple[str, ...] = ()
     plugin: str | None = None
     preload: tuple[str, ...] = ()
+    # Requirement strings to bundle; None: take pyproject.toml's [project] dependencies.
+    dependencies: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

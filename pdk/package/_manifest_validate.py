@@ -77,7 +77,7 @@ _TOP_KEYS = {
     "runtime", "build", "tools", "services", "ingresses", "request", "fs", "websocket",
 }
 _RUNTIME_KEYS = {"kind", "world", "component"}
-_BUILD_KEYS = {"module", "sources", "plugin", "preload"}
+_BUILD_KEYS = {"module", "sources", "plugin", "preload", "dependencies"}
 _TOOL_KEYS = {"name", "description", "input_schema"}
 _FS_KEYS = {"name", "operations"}
 _SERVICE_KEYS = {"name", "description"}
@@ -301,13 +301,14 @@ def _parse_build(raw: Any, c: _Checker) -> BuildDecl:
     module = c.string(raw, "module", "build", required=False) or None
     plugin = c.string(raw, "plugin", "build", required=False) or None
     lists: dict[str, tuple[str, ...]] = {}
-    for key in ("sources", "preload"):
+    for key in ("sources", "preload", "dependencies"):
         value = raw.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             c.add(f"build.{key}", "must be a list of non-empty strings")
             value = []
         lists[key] = tuple(value)
-    return BuildDecl(module=module, sources=lists["sources"], plugin=plugin, preload=lists["preload"])
+    dependencies = lists["dependencies"] if "dependencies" in raw else None
+    return BuildDecl(module=module, sources=lists["sources"], plugin=plugin, preload=lists["preload"], dependencies=dependencies)
 
 
 def _parse_tools(raw: Any, c: _Checker) -> tuple[ToolDecl, ...]:
