@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         help="build the plugin's component with componentize-py (runs the project's code on this machine)",
         description=BUILD_SECURITY_NOTE,
     )
-    p.add_argument("dir", nargs="?", default=".")
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the plugin project directory (with plugin.toml; default: the current directory)")
     p.add_argument("--check", action="store_true", help="change nothing; fail if plugin.toml or the component is out of date")
     p.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
     p.add_argument("--precompile", action="store_true", help="also compile the optimized (Cranelift) code into the compile cache now")
@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_plugin_cmds.cmd_build)
 
     p = sub.add_parser("check", help="validate a plugin directory or .yoi-plugin statically")
-    p.add_argument("path", nargs="?", default=".")
+    p.add_argument("path", nargs="?", default=".", metavar="DIR|PKG", help="a plugin project directory or a .yoi-plugin archive (default: the current directory)")
     p.add_argument("--grants", default=None, metavar="FILE", help="also show how this grants file covers what the manifest declares")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_plugin_cmds.cmd_check)
@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--grants", default=None, help="grants file (TOML)")
     g.add_argument("--dev-grants", action="store_true", help="grant exactly what plugin.toml declares (development only)")
-    p.add_argument("--json", action="store_true", help="print the ToolOutput or error document as JSON")
+    p.add_argument("--json", action="store_true", help="print the ToolOutput or error document as JSON, with the plugin's \"logs\"")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not show the plugin's log records and stdout/stderr (shown on stderr after the result)")
     p.add_argument("--deadline", type=float, default=None, help="per-call deadline in seconds (default 2)")
     p.add_argument("--memory-mib", type=int, default=None, help="memory cap in MiB (default 64)")
     p.set_defaults(func=_plugin_cmds.cmd_call)

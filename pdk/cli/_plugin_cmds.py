@@ -48,9 +48,12 @@ def cmd_build(args: argparse.Namespace) -> int:
             _print_json({"ok": False, "error": {"kind": exc.kind, "message": exc.message}})
             return EXIT_USER
         raise UserError(exc.message) from None
+    warnings = build_warnings(result.component)
     if args.json:
-        _print_json({"ok": True, **result.to_json()})
+        _print_json({"ok": True, **result.to_json(), "warnings": warnings})
     else:
+        for warning in warnings:
+            print(for_terminal(f"pdk build: warning: {warning}"), file=sys.stderr)
         state = "up to date" if result.cached else "built"
         if args.check:
             state = "up to date; plugin.toml agrees with the code"
@@ -58,6 +61,17 @@ def cmd_build(args: argparse.Namespace) -> int:
         if result.manifest_updated:
             print(f"plugin.toml: updated [[tools]] ({', '.join(result.tools)})")
     return EXIT_OK
+
+
+def build_warnings(component: Path) -> list[str]:
+    """The warnings of the build that made `component` (the introspection's, kept in
+    its build record `<component>.build.json`, so an up-to-date build repeats them)."""
+    try:
+        record = json.loads(component.with_name(component.name + ".build.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    found = (record.get("info") or {}).get("warnings") if isinstance(record, dict) else None
+    return [str(w) for w in found] if isinstance(found, list) else []
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -114,6 +128,22 @@ def _load_plugin(host: Any, args: argparse.Namespace) -> Any:
         raise UserError(f"refused: {exc}") from None
 
 
+def guest_logs(diagnostics: Any, mark: int) -> tuple[list[dict[str, Any]], int]:
+    """The plugin's own records (log import, stdout, stderr) added since `mark`, as
+    JSON, and how many records since then the bounded ring no longer holds."""
+    from pdk.host.diagnostics import GUEST_SOURCES
+
+    return [r.to_json() for r in diagnostics.since(mark, GUEST_SOURCES)], diagnostics.dropped_since(mark)
+
+
+def print_logs(logs: list[dict[str, Any]], dropped: int = 0) -> None:
+    """The plugin's log lines on stderr, control characters escaped."""
+    from ._runtime_view import log_lines
+
+    for line in log_lines(logs, dropped):
+        print(for_terminal(line), file=sys.stderr)
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     from pdk.host import Host, InstanceLimits
 
@@ -130,9 +160,11 @@ def cmd_call(args: argparse.Namespace) -> int:
     # Dev-time: fast-tier code at once; optimized code compiled by a detached process.
     with Host(limits=limits, compile="tiered", upgrade="process", progress=progress_renderer()) as host:
         plugin = _load_plugin(host, args)
+        mark = plugin.diagnostics.mark()
         result = plugin.call_tool(args.tool, raw)
+        logs, dropped = guest_logs(plugin.diagnostics, mark)
     if args.json:
-        _print_json(result.to_json())
+        _print_json({**result.to_json(), "logs": logs})
     elif result.ok:
         print(result.summary)
         compact = json.dumps(result.content, separators=(",", ":"), ensure_ascii=False)
@@ -141,4 +173,6 @@ def cmd_call(args: argparse.Namespace) -> int:
     else:
         assert result.error is not None
         print(f"tool error ({result.error.code.value}): {for_terminal(result.error.message)}", file=sys.stderr)
+    if not args.json and not getattr(args, "quiet", False):
+        print_logs(logs, dropped)
     return EXIT_OK if result.ok else EXIT_USER

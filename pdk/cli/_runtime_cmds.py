@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import signal
 import sys
 import threading
@@ -26,10 +27,17 @@ from pdk._terminal import for_terminal
 
 from . import _runtime_view as view
 from ._exit import EXIT_OK, EXIT_USER
-from ._plugin_cmds import UserError, _load_plugin, _print_json, progress_renderer
+from ._plugin_cmds import UserError, _load_plugin, _print_json, guest_logs, print_logs, progress_renderer
 
 SEND_TIMEOUT_S = 60.0
 EMITTED_DEFAULT_LIMIT = 100
+# The recent plugin log records `pdk status` shows (the log import, stdout/stderr, log commands).
+STATUS_LOGS = 20
+STATUS_LOG_SOURCES = ("log", "stdout", "stderr", "command")
+SEND_NO_CONNECTIONS = (
+    "pdk send has no connections: websocket_send needs a live WebSocket connection; "
+    "run the plugin with `pdk run` or `pdk dev` to send on its connections"
+)
 
 
 # ============================================================================ parsers
@@ -59,7 +67,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--kind", default=None, help="event kind (default: the ingress's first declared kind)")
     p.add_argument("--text", action="store_true", help="send each event as a text payload instead of JSON")
     p.add_argument("--timeout", type=float, default=SEND_TIMEOUT_S, help=f"seconds to wait for the events to be handled (default {SEND_TIMEOUT_S:g})")
-    p.add_argument("--json", action="store_true", help="print a JSON document")
+    p.add_argument("--json", action="store_true", help="print a JSON document (with the plugin's \"logs\")")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not show the plugin's log records and stdout/stderr (shown on stderr after the results)")
     p.set_defaults(func=cmd_send)
 
     p = sub.add_parser("run", help="run a service/ingress plugin in the foreground with its timers and HTTP listener")
@@ -75,11 +84,14 @@ def add_parsers(sub: Any) -> None:
         "(default: $XDG_STATE_HOME/yoi-pdk/<plugin-id>/state.sqlite3); :memory: keeps nothing",
     )
     p.add_argument("--state-sync", choices=("normal", "full"), default="normal", help="normal: survives a crash of the process; full: also a power loss, slower (docs/runtime.md)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the banner and the summary, not a line per lifecycle change, connection change, event, command and log record")
+    p.add_argument("--json", action="store_true", help="print JSON lines (one object per line, with a \"type\") instead of text")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="print the status of a running `pdk run` (or of a state store: --state)")
     _add_control_args(p, offline=True)
     p.add_argument("--json", action="store_true", help="print the status document")
+    p.add_argument("--refresh", action="store_true", help="ask the running host to read the plugin's own status (its status export) now")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("dead-letters", help="list the dead letters of a running `pdk run` (or of a state store: --state)")
@@ -234,17 +246,22 @@ def cmd_send(args: argparse.Namespace) -> int:
     progress = progress_renderer()
     with Host(compile="tiered", upgrade="process", progress=progress) as host:
         plugin = _load_plugin(host, args)
+        mark = plugin.diagnostics.mark()
         rt = _runtime(plugin, args)
         kind = _check_ingress(rt, args.ingress, args.kind)
+        rt.register_executor("websocket_send", _no_connections)
         finals: dict[str, dict[str, Any]] = {}
         rt.on_outcome(lambda record: finals.__setitem__(record["event_id"], record))
         with step(progress, "start", f"starting {rt.manifest.id}", show_after_s=1.0):
             start_doc = rt.start()
         if start_doc["lifecycle"]["state"] != "running":
             rt.stop()
+            logs, dropped = guest_logs(plugin.diagnostics, mark)
             if args.json:
-                _print_json({"ok": False, "plugin": start_doc["plugin"], "start": start_doc["lifecycle"], "events": []})
+                _print_json({"ok": False, "plugin": start_doc["plugin"], "start": start_doc["lifecycle"], "events": [], "logs": logs})
                 return EXIT_USER
+            if not args.quiet:
+                print_logs(logs, dropped)
             _started(rt, start_doc)
         deadline = time.monotonic() + args.timeout
         sent = [_Sent(i, payload) for i, payload in enumerate(payloads)]
@@ -261,6 +278,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             if item.event_id is not None:
                 item.outcome = finals.get(item.event_id)
                 item.emitted = [r for r in emitted if r["event_id"] == item.event_id]
+        logs, dropped = guest_logs(plugin.diagnostics, mark)
     ok = all(item.ok for item in sent)
     if args.json:
         _print_json(
@@ -273,6 +291,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 "events": [item.to_json() for item in sent],
                 "counters": stop_doc["counters"],
                 "lifecycle": stop_doc["lifecycle"],
+                "logs": logs,
             }
         )
     else:
@@ -281,7 +300,17 @@ def cmd_send(args: argparse.Namespace) -> int:
         if not drained:
             print(f"pdk send: not drained within {args.timeout:g} s; the rest was dead-lettered on stop", file=sys.stderr)
         print(view.send_summary(sent_docs=[item.to_json() for item in sent]))
+        if not args.quiet:
+            sys.stdout.flush()  # the results first, then the plugin's words
+            print_logs(logs, dropped)
     return EXIT_OK if ok else EXIT_USER
+
+
+def _no_connections(context: Any) -> Any:
+    """`websocket_send` under `pdk send`: there is no connection to send on."""
+    from pdk.host.runtime import Execution
+
+    return Execution("unsupported", SEND_NO_CONNECTIONS)
 
 
 # ============================================================================ run
@@ -302,7 +331,9 @@ class _Dispatch:
         if op == "ping":
             return {"plugin": self.rt.manifest.id, "pid": os.getpid(), "started_ms": self.started_ms}
         if op == "status":
-            return self.rt.status(refresh=bool(request.get("refresh")))
+            doc = self.rt.status(refresh=bool(request.get("refresh")))
+            records = self.rt.plugin.diagnostics.since(0, STATUS_LOG_SOURCES)[-STATUS_LOGS:]
+            return {**doc, "logs": [r.to_json() for r in records]}
         if op == "dead_letters":
             return self.rt.dead_letters()
         if op == "outcomes":
@@ -351,6 +382,82 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+class _Live:
+    """`pdk run`'s live lines: a runtime observer (pdk/host/runtime/observer.py) that
+    only queues what happened; the foreground thread prints it, in order, as text
+    (control characters escaped) or as JSON lines (`{"type": ..., ...}`).
+
+    Log records of the source `command` are not repeated: the log command's result
+    line carries its message. Lifecycle changes before the banner are not printed
+    (the banner says the state)."""
+
+    def __init__(self, plugin_id: str, *, json_lines: bool, quiet: bool) -> None:
+        from pdk.host.runtime.observer import RuntimeObserver
+
+        self.plugin_id = plugin_id
+        self.json_lines = json_lines
+        self.quiet = quiet
+        self.items: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self.started = False
+        live = self
+
+        class Observer(RuntimeObserver):
+            def lifecycle_changed(self, state: str, last_error: dict[str, Any] | None) -> None:
+                live.items.put(("lifecycle", {"state": state, "last_error": last_error}))
+
+            def outcome(self, record: dict[str, Any]) -> None:
+                live.items.put(("outcome", record))
+
+            def command_result(self, result: dict[str, Any]) -> None:
+                live.items.put(("command", result))
+
+            def connection_changed(self, connection: dict[str, Any]) -> None:
+                live.items.put(("connection", connection))
+
+            def log_record(self, record: dict[str, Any]) -> None:
+                if record.get("source") not in ("command", "websocket"):  # said by the command and connection lines
+                    live.items.put(("log", record))
+
+        self.observer = Observer()
+
+    def line(self, kind: str, doc: dict[str, Any]) -> str:
+        if self.json_lines:
+            return json.dumps({"type": kind, **doc}, ensure_ascii=False, separators=(",", ":"), default=str)
+        if kind == "lifecycle":
+            return view.lifecycle_line(self.plugin_id, doc["state"], doc.get("last_error"))
+        if kind == "outcome":
+            return view.outcome_line(doc)
+        if kind == "command":
+            return view.command_line(doc)
+        if kind == "connection":
+            return view.connection_line(doc)
+        return view.log_line(doc)
+
+    def say(self, text: str, kind: str = "message", doc: dict[str, Any] | None = None) -> None:
+        """A banner or summary line: text, or a JSON line of `doc`."""
+        if self.json_lines:
+            print(json.dumps({"type": kind, **(doc or {"text": text})}, ensure_ascii=False, separators=(",", ":"), default=str), flush=True)
+        else:
+            print(text, flush=True)
+
+    def flush(self, timeout_s: float = 0.0) -> None:
+        """Print what is queued (waiting up to `timeout_s` for a first item)."""
+        try:
+            item = self.items.get(timeout=timeout_s) if timeout_s > 0 else self.items.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            kind, doc = item
+            skip = self.quiet or (kind == "lifecycle" and not self.started and doc["state"] in ("starting", "running"))
+            if not skip:
+                text = self.line(kind, doc)
+                print(text if self.json_lines else for_terminal(text), flush=True)
+            try:
+                item = self.items.get_nowait()
+            except queue.Empty:
+                return
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pdk.host import Host
     from pdk.host.progress import step
@@ -364,6 +471,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         plugin = _load_plugin(host, args)
         _refuse_if_running(Path(args.control) if args.control else default_control_path(plugin.manifest.id))
         rt = _runtime(plugin, args, state=_state_path(args, plugin.manifest.id), state_sync=args.state_sync)
+        live = _Live(rt.manifest.id, json_lines=args.json, quiet=args.quiet)
+        rt.observe(live.observer)  # before the sources: their first connection states are seen
         try:
             timers = timers_for(rt)
             websocket = websocket_driver_for(rt)  # registers its executor and sources now
@@ -389,9 +498,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 timer.start()
             if websocket is not None:
                 websocket.start()  # dials in the background; never blocks
-            for line in view.run_banner(rt, doc, http, timers, control_path, websocket):
-                _say(line)
-            _foreground(rt, stopper)
+            if args.json:
+                live.say("", "started", {"plugin": doc["plugin"]["id"], "state": doc["lifecycle"]["state"],
+                                          "http": http.url if http is not None else None, "control": str(control_path)})
+            else:
+                for line in view.run_banner(rt, doc, http, timers, control_path, websocket):
+                    _say(line)
+            live.flush()  # what starting said (its lifecycle lines are the banner's first line)
+            live.started = True
+            _foreground(live, stopper)
         finally:
             # Intake first (no new events), then drain the queue, then the socket.
             if http is not None:
@@ -402,7 +517,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 websocket.stop()  # clean close (1001), no events
             final = rt.close(args.drain_deadline) if args.drain_deadline is not None else rt.close()
             control.close()
-    _say(view.run_summary(final, time.monotonic() - started, stopper.signal))
+            live.started = True
+            live.flush()  # what the drain and the stop did
+    summary = view.run_summary(final, time.monotonic() - started, stopper.signal)
+    live.say(summary, "stopped", {"plugin": final["plugin"]["id"], "state": final["lifecycle"]["state"], "signal": stopper.signal,
+                                   "counters": final["counters"], "text": summary})
     return EXIT_OK if final["lifecycle"]["state"] == "stopped" else EXIT_USER
 
 
@@ -422,14 +541,10 @@ def _refuse_if_running(control_path: Path) -> None:
     raise UserError(f"another host is already running at {control_path}")
 
 
-def _foreground(rt: Any, stopper: _Stopper) -> None:
-    """Wait for Ctrl-C/SIGTERM; report lifecycle changes on stderr meanwhile."""
-    state = rt.state
-    while not stopper.event.wait(0.5):
-        now = rt.state
-        if now != state:
-            print(for_terminal(view.state_change(rt, now)), file=sys.stderr, flush=True)
-            state = now
+def _foreground(live: _Live, stopper: _Stopper) -> None:
+    """Print the live lines until Ctrl-C/SIGTERM."""
+    while not stopper.event.is_set():
+        live.flush(timeout_s=0.2)
 
 
 # ============================================================================ control clients
@@ -483,7 +598,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         else:
             print("\n".join(view.store_lines(seen)))
         return EXIT_OK
-    doc = _ask(args, {"op": "status"})
+    doc = _ask(args, {"op": "status", "refresh": True} if args.refresh else {"op": "status"})
     if args.json:
         _print_json(doc)
     else:

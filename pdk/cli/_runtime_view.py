@@ -221,7 +221,9 @@ def status_lines(doc: dict[str, Any]) -> list[str]:
     lines.append(f"commands: {_compact(by_result) if by_result else 'none yet'}")
     ps = doc.get("plugin_status")
     if ps:
-        lines.append(f"plugin status: {'healthy' if ps.get('healthy') else 'UNHEALTHY'} {_compact(ps.get('data'))} ({ps.get('source')}, {_ago(ps.get('at_ms'))})")
+        lines.append(
+            f"plugin status: {'healthy' if ps.get('healthy') else 'UNHEALTHY'} (as of {status_age(ps)}, from {ps.get('source')}) {_compact(ps.get('data'))}"
+        )
     dl = doc.get("dead_letters", {})
     lines.append(f"dead letters: {dl.get('count', 0)}/{dl.get('capacity', 0)}" + (f" ({dl['evicted']} evicted)" if dl.get("evicted") else ""))
     store = doc.get("store")
@@ -239,6 +241,10 @@ def status_lines(doc: dict[str, Any]) -> list[str]:
     if sources:
         lines.append("sources:")
         lines.extend(_source_line(name, src) for name, src in sorted(sources.items()))
+    logs = doc.get("logs") or []
+    if logs:
+        lines.append(f"recent logs ({len(logs)}):")
+        lines.extend(f"  {_ago(r.get('at_ms'))} {log_line(r)}" for r in logs)
     return lines
 
 
@@ -253,3 +259,61 @@ def dead_letter_lines(letters: Sequence[dict[str, Any]]) -> list[str]:
             f"  ({_payload(event['payload'])})" + (f": {_error(letter.get('error'))}" if letter.get("error") else "")
         )
     return lines
+
+
+# ----------------------------------------------------------------------------- logs and live lines
+
+
+def log_line(record: dict[str, Any]) -> str:
+    """One diagnostics record: `log info: text` for the log import, `stdout: text` for
+    print(), `<source> <level>: text` for the rest."""
+    source, level, message = record.get("source"), record.get("level"), record.get("message", "")
+    if source in ("stdout", "stderr"):
+        return f"{source}: {message}"
+    return f"{source} {level}: {message}"
+
+
+def log_lines(records: Sequence[dict[str, Any]], dropped: int = 0) -> list[str]:
+    lines = [log_line(r) for r in records]
+    if dropped:
+        lines.insert(0, f"({dropped} earlier log records no longer kept)")
+    return lines
+
+
+def status_age(ps: dict[str, Any]) -> str:
+    age = ps.get("status_age_s")
+    if not isinstance(age, (int, float)):
+        return _ago(ps.get("at_ms"))
+    return f"{age:.1f} s ago" if age < 10 else f"{age:.0f} s ago"
+
+
+def outcome_line(record: dict[str, Any]) -> str:
+    """A final event outcome, one line (`pdk run`)."""
+    head = f"event {record['event_id']} {record['ingress']}/{record['kind']} from {record['source']}"
+    attempts = record.get("attempts", 1)
+    if record["outcome"] == "handled":
+        took = f", {record['duration_ms']:.1f} ms" if isinstance(record.get("duration_ms"), (int, float)) else ""
+        return f"{head}: handled (attempt {attempts}{took})"
+    return (
+        f"{head}: dead-lettered as {record.get('dead_letter_id')} ({record.get('reason')} after {attempts} "
+        f"attempt{'s' if attempts != 1 else ''}): {_error(record.get('error'))}"
+    )
+
+
+def command_line(result: dict[str, Any]) -> str:
+    line = f"command {result['command_id']} ({result['kind']}) of {result['event_id']}: {result['result']}"
+    return line + (f" - {result['detail']}" if result.get("detail") else "")
+
+
+def connection_line(conn: dict[str, Any]) -> str:
+    line = f"connection {conn.get('connection')}: {conn.get('state')} ({conn.get('url')})"
+    if conn.get("last_error") and conn.get("state") != "open":
+        line += f": {conn['last_error']}"
+    return line
+
+
+def lifecycle_line(plugin_id: str, state: str, last_error: dict[str, Any] | None) -> str:
+    line = f"lifecycle: {plugin_id} is {state}"
+    if state in ("failed", "restarting") and last_error:
+        line += f" ({_error(last_error)})"
+    return line

@@ -8,11 +8,19 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from pdk.limits import GUEST_STDIO_MAX_BYTES, LOG_MESSAGE_MAX_BYTES, LOG_RING_MAX_RECORDS
 
 from .redact import redact_bounded
+
+
+# The sources whose records are the plugin's own words (the `log` import, print()):
+# what `pdk call/send/run/status` show as its logs.
+GUEST_SOURCES: tuple[str, ...] = ("log", "stdout", "stderr")
+
+LogListener = Callable[["LogRecord"], None]
 
 
 @dataclass(frozen=True)
@@ -27,11 +35,20 @@ class LogRecord:
 
 
 class DiagnosticLog:
-    """A thread-safe ring of redacted, bounded records."""
+    """A thread-safe ring of redacted, bounded records.
+
+    Every record gets a sequence number: `mark()` is the number the next record will
+    get, and `since(mark)` returns the records added after that mark (those still in
+    the ring; `dropped_since(mark)` says how many of them the ring already lost), so
+    a caller can show exactly the records one call produced. `subscribe(listener)`
+    calls `listener(record)` for every record added from then on, on the adding
+    thread, outside the lock (it must not block; its exceptions are swallowed)."""
 
     def __init__(self, max_records: int = LOG_RING_MAX_RECORDS) -> None:
-        self._records: deque[LogRecord] = deque(maxlen=max_records)
+        self._records: deque[tuple[int, LogRecord]] = deque(maxlen=max_records)
         self._lock = threading.Lock()
+        self._next = 0
+        self._listeners: list[LogListener] = []
         self.dropped = 0
 
     def add(self, source: str, level: str, message: str) -> None:
@@ -39,11 +56,44 @@ class DiagnosticLog:
         with self._lock:
             if len(self._records) == self._records.maxlen:
                 self.dropped += 1
-            self._records.append(record)
+            self._records.append((self._next, record))
+            self._next += 1
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(record)
+            except Exception:  # a listener's bug must not break the plugin's logging
+                pass
+
+    def subscribe(self, listener: LogListener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: LogListener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def mark(self) -> int:
+        """The sequence number of the next record (a mark for `since`)."""
+        with self._lock:
+            return self._next
+
+    def since(self, mark: int, sources: tuple[str, ...] | None = None) -> list[LogRecord]:
+        """The records added at or after `mark` that the ring still holds, oldest
+        first; only those of `sources` when given."""
+        with self._lock:
+            return [r for seq, r in self._records if seq >= mark and (sources is None or r.source in sources)]
+
+    def dropped_since(self, mark: int) -> int:
+        """How many records added at or after `mark` the ring no longer holds."""
+        with self._lock:
+            oldest = self._records[0][0] if self._records else self._next
+            return max(0, oldest - mark)
 
     def records(self, source: str | None = None) -> list[LogRecord]:
         with self._lock:
-            return [r for r in self._records if source is None or r.source == source]
+            return [r for _, r in self._records if source is None or r.source == source]
 
     def messages(self, source: str | None = None) -> list[str]:
         return [r.message for r in self.records(source)]

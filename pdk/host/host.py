@@ -287,7 +287,7 @@ class Host:
             )
             return GrantSet.dev_grants(m)
         if grants is None:
-            return GrantSet.empty("no grants file given (use a grants file or dev grants)")
+            return GrantSet.empty("no grants file given: pass --grants FILE (grants=PATH in Python), or --dev-grants (dev_grants=True) during development")
         grants_file = grants if isinstance(grants, GrantsFile) else GrantsFile.load(grants)
         return grants_file.for_package(m.id, m.version, package.digest)
 

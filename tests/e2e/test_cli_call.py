@@ -90,6 +90,7 @@ def test_a_tool_error_as_json(text_tools_dir: Path) -> None:
     assert json.loads(done.stdout) == {
         "summary": "tool error: invalid_input",
         "content": {"error": {"code": "invalid_input", "message": "top must be between 0 and 100", "retryable": False, "details": {"top": 500}}},
+        "logs": [],
     }
 
 

@@ -77,7 +77,7 @@ def test_call_json_stays_exact(hostile_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout  # JSON escapes C0 controls itself
     doc = json.loads(done.stdout)
-    assert doc == {"summary": HOSTILE.strip(), "content": {"echo": HOSTILE}}
+    assert doc == {"summary": HOSTILE.strip(), "content": {"echo": HOSTILE}, "logs": []}
 
 
 def test_send_shows_hostile_event_data_escaped(counter_dir: Path, tmp_path: Path) -> None:

@@ -203,8 +203,9 @@ def _emit(context: CommandContext) -> Execution:
 
 
 def _log(context: CommandContext) -> Execution:
-    context.runtime.plugin.diagnostics.add("command", str(context.value["level"]), str(context.value["message"]))
-    return Execution("executed", "logged")
+    level, message = str(context.value["level"]), str(context.value["message"])
+    context.runtime.plugin.diagnostics.add("command", level, message)
+    return Execution("executed", f"logged {level}: {message}")  # bounded and redacted by `judge`
 
 
 def _status_update(context: CommandContext) -> Execution:

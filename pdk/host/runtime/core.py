@@ -35,6 +35,7 @@ from .options import OUTCOMES_RING, IngressSettings, RuntimeOptions, resolve_set
 from .plugin import RuntimePlugin
 from .queue import EventQueue
 from .model import QueuedEvent
+from .observer import RuntimeObserver
 from .records import json_view
 from .status import sources_view, status_document
 from .store import MEMORY, StateStore, open_store
@@ -100,7 +101,8 @@ class RuntimeCore:
         self._to_recover: list[QueuedEvent] = recovered.pending
         self._recovered_from = recovered
         self._recovery: dict[str, Any] | None = None  # what that start() did, for status
-        self._lifecycle = Lifecycle()
+        self._observers: list[RuntimeObserver] = []
+        self._lifecycle = Lifecycle(on_change=lambda state, error: self._observe("lifecycle_changed", state, error))
         self._restart_policy = RestartPolicy(
             self.options.restart_budget,
             self.options.restart_window_s,
@@ -131,6 +133,14 @@ class RuntimeCore:
     @property
     def state(self) -> str:
         return self._lifecycle.state
+
+    def _observe(self, method: str, *args: Any) -> None:
+        """Tell every observer (observer.py); their exceptions are swallowed."""
+        for observer in list(self._observers):
+            try:
+                getattr(observer, method)(*args)
+            except Exception:
+                pass
 
     def report_status(self, healthy: bool, data_json: str | None, source: str) -> None:
         """Set the plugin's reported status (from `start`, the `status` export, a
@@ -185,7 +195,8 @@ class RuntimeCore:
             },
             counters=self._counters.to_json(),
             commands={"by_result": dict(self._by_result), "recent": [r.to_json() for r in self._recent_commands]},
-            plugin_status=dict(self._plugin_status) if self._plugin_status else None,
+            # `status_age_s`: how old the plugin's own status is (it is read between dispatches).
+            plugin_status={**self._plugin_status, "status_age_s": round(max(0, now_ms() - self._plugin_status["at_ms"]) / 1000, 3)} if self._plugin_status else None,
             sources=sources_view(self.sources),
             dead_letters={"count": len(self._dead), "capacity": self._dead.capacity, "evicted": self._dead.evicted},
             emitted=self.emit_log.to_json(),

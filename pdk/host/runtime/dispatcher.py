@@ -164,6 +164,9 @@ class Dispatcher(Supervisor):
             for r in results:
                 self._by_result[r.result] = self._by_result.get(r.result, 0) + 1
                 self._recent_commands.append(r)
+        if self._observers:
+            for r in results:
+                self._observe("command_result", r.to_json())
         return results
 
     def _remember_async(self, command_id: str, ingress: str) -> None:

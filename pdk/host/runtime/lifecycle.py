@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,8 @@ class Lifecycle:
     restarts: int = 0
     last_error: dict[str, Any] | None = None
     history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RESTART_HISTORY_RING))
+    # Called with (state, last_error) on every change, with the runtime's lock held.
+    on_change: Callable[[str, dict[str, Any] | None], None] | None = field(default=None, repr=False, compare=False)
 
     def enter(self, state: str) -> None:
         if state not in STATES:
@@ -71,6 +74,8 @@ class Lifecycle:
         if state != self.state:
             self.state = state
             self.since_ms = now_ms()
+            if self.on_change is not None:
+                self.on_change(state, self.last_error)
 
     def to_json(self) -> dict[str, Any]:
         return {

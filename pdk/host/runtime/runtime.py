@@ -31,6 +31,7 @@ from .intake import normalize_payload
 from .lifecycle import ACCEPTING, now_ms
 from .commands import COMMAND_KINDS, Executor
 from .model import Accepted, QueuedEvent, Refused, new_event_id
+from .observer import RuntimeObserver
 from .store import StoreError
 
 CORRELATION_ID_MAX_LEN = 128
@@ -249,6 +250,21 @@ class ServiceRuntime(Dispatcher):
         are logged to the plugin's diagnostics."""
         with self._lock:
             self._callbacks.append(callback)
+
+    def observe(self, observer: RuntimeObserver) -> None:
+        """Watch the runtime live (observer.py): lifecycle changes, final outcomes,
+        command results, connection changes and diagnostics records from now on."""
+        with self._lock:
+            self._observers.append(observer)
+            self._callbacks.append(observer.outcome)
+        subscribe = getattr(self.plugin.diagnostics, "subscribe", None)
+        if subscribe is not None:
+            subscribe(lambda record: self._observe("log_record", record.to_json()))
+
+    def notify_connection(self, connection: dict[str, Any]) -> None:
+        """A source reports a connection's new state or error (its status entry with
+        `name`); observers hear of it at once (observer.py)."""
+        self._observe("connection_changed", connection)
 
     def _land(self, event: QueuedEvent, *, replayed: bool = False) -> None:
         """A stored event takes its reserved slot. When a stop or a failure drained

@@ -19,7 +19,7 @@ however long the runtime runs (every list in it is a ring or fixed-size).
       "counters": {"accepted", "refused": {reason: n}, "refused_total", "handled",
                    "retried", "failed", "dead_lettered", "replayed"},
       "commands": {"by_result": {result: n}, "recent": [command result]},  # ring of 64
-      "plugin_status": null | {"healthy", "data", "source", "at_ms"},
+      "plugin_status": null | {"healthy", "data", "source", "at_ms", "status_age_s"},
       "sources": {name: {...}},                     # filled by the host's event sources
       "dead_letters": {"count", "capacity", "evicted"},
       "emitted": {"count", "capacity", "appended", "dropped"},

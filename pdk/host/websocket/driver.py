@@ -154,6 +154,9 @@ class WebSocketDriver:
         if self._last_seen.get(stats.name) == seen:
             return
         self._last_seen[stats.name] = seen
+        notify = getattr(self.rt, "notify_connection", None)  # the runtime's observers (runtime/observer.py)
+        if notify is not None:
+            notify(stats.to_json())
         diagnostics = getattr(self.plugin, "diagnostics", None)
         if diagnostics is None:
             return
