@@ -44,7 +44,7 @@ def ping() -> str:
 '''
 
 
-def fake_dist(site: Path, name: str, version: str, files: dict[str, str], *, requires: list[str] = (), tag: str = "py3-none-any") -> None:  # type: ignore[assignment]
+def fake_dist(site: Path, name: str, version: str, files: dict[str, str], *, requires: tuple[str, ...] = (), tag: str = "py3-none-any") -> None:
     """Install a distribution the way pip leaves it: files plus a dist-info with a RECORD."""
     info = site / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)
@@ -81,8 +81,8 @@ def project(tmp_path: Path, build_extra: str = "", pyproject: str | None = None)
 
 
 def test_resolves_declared_distributions_recursively(site: Path) -> None:
-    fake_dist(site, "alpha-lib", "1.2", {"alpha/__init__.py": "A = 1\n"}, requires=["beta>=2", "gamma; python_version < '3'", "delta; extra == 'x'"])
-    fake_dist(site, "beta", "2.0", {"beta.py": "B = 2\n"}, requires=["yoi-pdk"])
+    fake_dist(site, "alpha-lib", "1.2", {"alpha/__init__.py": "A = 1\n"}, requires=("beta>=2", "gamma; python_version < '3'", "delta; extra == 'x'"))
+    fake_dist(site, "beta", "2.0", {"beta.py": "B = 2\n"}, requires=("yoi-pdk",))
     resolved = deps.resolve(("alpha-lib>=1",), "plugin.toml [build] dependencies")
     assert [(d.name, d.version) for d in resolved] == [("alpha-lib", "1.2"), ("beta", "2.0")]
     assert resolved[0].files == ("alpha/__init__.py",)  # no metadata, no caches
@@ -97,7 +97,7 @@ def test_a_missing_dependency_is_refused_with_its_name(site: Path) -> None:
 
 
 def test_a_missing_transitive_dependency_names_who_needs_it(site: Path) -> None:
-    fake_dist(site, "alpha-lib", "1.2", {"alpha/__init__.py": ""}, requires=["not-installed-abc"])
+    fake_dist(site, "alpha-lib", "1.2", {"alpha/__init__.py": ""}, requires=("not-installed-abc",))
     with pytest.raises(BuildError) as info:
         deps.resolve(("alpha-lib",), "here")
     assert "'not-installed-abc' (declared in alpha-lib's requirements) is not installed" in str(info.value)
