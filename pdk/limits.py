@@ -39,6 +39,10 @@ HTTP_RESPONSE_MAX_BYTES = 256 * KIB  # a longer body is cut and flagged `truncat
 HTTP_HEADERS_MAX = 64  # request headers refused above this; response headers kept up to it
 HTTP_HEADER_VALUE_MAX_BYTES = 8 * KIB
 HTTP_TIMEOUT_MAX_S = 10.0
+# Host name lookups (getaddrinfo has no timeout) run on one small shared pool of threads;
+# at most this many lookups wait for a thread. Past that, a request fails at once.
+HTTP_RESOLVER_THREADS = 4
+HTTP_RESOLVER_PENDING_MAX = 16
 # What a blocking host import leaves of the guest's call deadline, so the guest can still
 # handle the answer (a typed error) and return before the epoch deadline traps it.
 HOST_IMPORT_DEADLINE_MARGIN_S = 0.25

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import queue
 import socket
 import ssl
 import threading
@@ -56,6 +57,8 @@ from pdk.limits import (
     HOST_IMPORT_DEADLINE_MARGIN_S,
     HTTP_HEADER_VALUE_MAX_BYTES,
     HTTP_HEADERS_MAX,
+    HTTP_RESOLVER_PENDING_MAX,
+    HTTP_RESOLVER_THREADS,
     HTTP_RESPONSE_MAX_BYTES,
     HTTP_TIMEOUT_MAX_S,
 )
@@ -274,30 +277,81 @@ def _perform(
     return {"status": status, "headers": headers, "body": body, "truncated": truncated}
 
 
+class _Lookup:
+    """One host name lookup handed to the resolver pool."""
+
+    def __init__(self, resolver: Resolver, host: str, port: int) -> None:
+        self.resolver, self.host, self.port = resolver, host, port
+        self.done = threading.Event()
+        self.abandoned = False  # the caller stopped waiting: skip it if not started
+        self.addresses: list[str] | None = None
+
+    def run(self) -> None:
+        if self.abandoned:
+            return
+        try:
+            self.addresses = [str(a) for a in self.resolver(self.host, self.port)]
+        except Exception:  # reported by the caller as connection_failed
+            self.addresses = None
+        finally:
+            self.done.set()
+
+
+class _ResolverPool:
+    """A fixed number of daemon threads (started on demand) and a bounded backlog.
+
+    getaddrinfo has no timeout of its own, so a stalling resolver holds its thread until
+    it returns; the caller stops waiting at its deadline. A lookup holds a slot from
+    submission until it finishes, so stalled lookups can never add threads: once every
+    thread is busy and the backlog is full, `submit` refuses at once. Daemon threads,
+    so a stuck lookup never holds up interpreter exit."""
+
+    def __init__(self, threads: int, pending_max: int) -> None:
+        self.threads_max = threads
+        self._slots = threading.BoundedSemaphore(threads + pending_max)
+        self._jobs: queue.SimpleQueue[_Lookup] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def submit(self, lookup: _Lookup) -> bool:
+        if not self._slots.acquire(blocking=False):
+            return False
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            if len(self._threads) < self.threads_max:
+                worker = threading.Thread(target=self._work, name="yoi-resolve", daemon=True)
+                worker.start()
+                self._threads.append(worker)
+        self._jobs.put(lookup)
+        return True
+
+    def _work(self) -> None:
+        while True:
+            lookup = self._jobs.get()
+            try:
+                lookup.run()
+            finally:
+                self._slots.release()
+
+
+_RESOLVERS = _ResolverPool(HTTP_RESOLVER_THREADS, HTTP_RESOLVER_PENDING_MAX)
+
+
 def _resolve(host: str, port: int, resolver: Resolver, clock: _Clock) -> list[str]:
     try:
         return [str(ipaddress.ip_address(host))]  # an IP literal needs no resolver
     except ValueError:
         pass
-    # getaddrinfo has no timeout of its own: it runs in a daemon thread we stop waiting
-    # for when the budget runs out.
-    box: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            box["addresses"] = [str(a) for a in resolver(host, port)]
-        except Exception as exc:  # reported below
-            box["error"] = exc
-
-    worker = threading.Thread(target=work, name="yoi-resolve", daemon=True)
-    worker.start()
-    worker.join(clock.left())
-    if worker.is_alive():
+    lookup = _Lookup(resolver, host, port)
+    if not _RESOLVERS.submit(lookup):
+        busy = HTTP_RESOLVER_THREADS + HTTP_RESOLVER_PENDING_MAX
+        raise _Failure("connection_failed", f"cannot resolve host {host}: the host's resolver is busy ({busy} lookups in progress)")
+    if not lookup.done.wait(clock.left()):
+        lookup.abandoned = True
         raise _Failure("timeout", f"resolving {host} did not finish within the deadline")
-    if "error" in box or not box.get("addresses"):
+    if not lookup.addresses:
         raise _Failure("connection_failed", f"cannot resolve host {host}")
-    addresses: list[str] = box["addresses"]
-    return addresses
+    return lookup.addresses
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):

@@ -1,5 +1,10 @@
 """JSON Schema checks on the host, answered in the guest decoder's words.
 
+Every regular expression of a schema (`pattern`, `patternProperties`, and the
+`patternProperties` that `additionalProperties` consults) runs on RE2, in time linear in
+the input (`pdk.package.schema_pattern`): jsonschema's own keywords would use Python's
+backtracking `re`, where a manifest's `^(a+)+$` takes seconds per input.
+
 The host checks tool inputs (and ingress payloads) against the manifest's schema
 before any guest code runs; the guest's decoder checks them again against the
 handler's hints. Either way a bad input gets the same answer: `(path, message)`
@@ -10,7 +15,7 @@ for keep jsonschema's message, bounded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import jsonschema
@@ -19,14 +24,71 @@ from jsonschema.protocols import Validator
 
 from pdk._validation import Problems, choices_message, expected_message, json_kind, path_of, quote, render
 from pdk.limits import VALIDATION_ERRORS_MAX
+from pdk.package.schema_pattern import PatternError, compile_pattern
 
 __all__ = ["Validator", "schema_problems", "schema_validator"]
+
+
+def _search(pattern: str, text: str) -> bool:
+    return compile_pattern(pattern).search(text) is not None
+
+
+def _pattern(validator: Any, pattern: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        if not _search(pattern, instance):
+            yield ValidationError(f"{instance!r} does not match {pattern!r}")
+    except PatternError as exc:  # the manifest check refuses these; a schema made in code may not
+        yield ValidationError(f"the schema pattern {pattern!r} cannot be evaluated: {exc}")
+
+
+def _pattern_properties(validator: Any, patterns: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        try:
+            matching = [key for key in instance if _search(pattern, key)]
+        except PatternError as exc:
+            yield ValidationError(f"the schema pattern {pattern!r} cannot be evaluated: {exc}")
+            continue
+        for key in matching:
+            yield from validator.descend(instance[key], subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Any, additional: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    known = schema.get("properties", {})
+    patterns = list(schema.get("patternProperties", {}))
+    try:
+        extras = [key for key in instance if key not in known and not any(_search(p, key) for p in patterns)]
+    except PatternError as exc:
+        yield ValidationError(f"a schema pattern cannot be evaluated: {exc}")
+        return
+    if validator.is_type(additional, "object"):
+        for key in extras:
+            yield from validator.descend(instance[key], additional, path=key)
+    elif not additional and extras:
+        names = ", ".join(repr(k) for k in sorted(extras))
+        if patterns:
+            yield ValidationError(f"unexpected properties (matching none of {', '.join(repr(p) for p in sorted(patterns))}): {names}")
+        else:
+            yield ValidationError(f"Additional properties are not allowed ({names} unexpected)")
+
+
+# Draft 2020-12 with its regular-expression keywords on RE2.
+_Draft202012Re2 = jsonschema.validators.extend(  # type: ignore[no-untyped-call, unused-ignore]
+    jsonschema.Draft202012Validator,
+    {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties},
+)
 
 
 def schema_validator(schema: Mapping[str, Any]) -> Validator:
     """A compiled validator; build once per tool or ingress (compiling per call costs
     more than the call)."""
-    return jsonschema.Draft202012Validator(schema)
+    validator: Validator = _Draft202012Re2(schema)
+    return validator
 
 
 def schema_problems(validator: Validator, data: Any) -> Problems | None:

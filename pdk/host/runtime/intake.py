@@ -113,6 +113,8 @@ class Intake:
                 data = json.loads(payload.value)
             except ValueError as exc:
                 return _refused("invalid_payload", f"the JSON payload does not parse: {exc}")
+            except RecursionError:
+                return _refused("invalid_payload", "the JSON payload is nested too deeply")
             validator = self._validators.get(ingress)
             problems = schema_problems(validator, data) if validator is not None else None
             if problems is not None:
