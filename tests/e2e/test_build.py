@@ -335,16 +335,25 @@ def test_retired_runtime_is_refused_by_build(tmp_path: Path) -> None:
 
 
 def test_a_c_extension_dependency_is_named(tmp_path: Path) -> None:
-    """A real componentize-py run: `rpds` (installed here for jsonschema) is a Rust
-    extension module built for the host CPython, which the wasm32-wasi CPython inside
-    componentize-py cannot load."""
+    """A declared C extension (`rpds-py`, installed here for jsonschema: a Rust extension
+    module built for the host CPython, which the wasm32-wasi CPython inside a component
+    cannot load) is refused before componentize-py starts, naming the alternatives."""
     app = "import rpds\n" + GOOD_APP.replace("return 2 * n", "return len(rpds.List(range(2 * n)))")
-    plugin = make_plugin(tmp_path / "cext", {"app.py": app})
+    plugin = make_plugin(tmp_path / "cext", {"app.py": app}, 'module = "app"\ndependencies = ["rpds-py"]')
+    proc = run_pdk("build", plugin)
+    assert_friendly_failure(proc, "dependency 'rpds-py'", "compiled extension modules", "pure-Python", "wasm32-wasi wheel")
+    assert "componentize-py" not in "".join(line for line in proc.stderr.splitlines() if line.startswith("pdk: "))
+    assert not (plugin / "build" / "plugin.wasm").exists()
+
+
+def test_an_undeclared_installed_package_is_not_bundled(tmp_path: Path) -> None:
+    """A real componentize-py run: `rpds` is installed in the build environment but not
+    declared, so the component does not get it and the message says how to declare it."""
+    app = "import rpds\n" + GOOD_APP.replace("return 2 * n", "return len(rpds.List(range(2 * n)))")
+    plugin = make_plugin(tmp_path / "undeclared", {"app.py": app})
     # RUST_BACKTRACE makes componentize-py append a Rust backtrace; none of it may leak.
     proc = run_pdk("build", plugin, env={"RUST_BACKTRACE": "1"})
-    message = assert_friendly_failure(
-        proc, "app.py:1: a dependency (rpds) is a C extension", "pure-Python", "No module named 'rpds.rpds'"
-    )
+    message = assert_friendly_failure(proc, "app.py:1: componentize-py could not import 'rpds'", "[build] dependencies")
     assert "Stack backtrace" not in message and "anyhow" not in message
     assert not (plugin / "build" / "plugin.wasm").exists()
 
