@@ -51,7 +51,8 @@ def resolve(value: Any, what: str) -> Any:
     `what` names the handler for error messages (`tool 'fetch'`, `on_start`)."""
     if not inspect.isawaitable(value):
         return value
-    coro: Any = value if inspect.iscoroutine(value) else value.__await__()
+    # A coroutine or a @types.coroutine generator is stepped itself; other awaitables via __await__.
+    coro: Any = value if inspect.iscoroutine(value) or inspect.isgenerator(value) else value.__await__()
     try:
         while True:
             try:

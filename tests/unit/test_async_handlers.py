@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import types
 from dataclasses import dataclass
 
 import pytest
@@ -132,3 +133,29 @@ def test_async_on_stop_runs() -> None:
     plugin.run_start("{}")
     plugin.run_stop()
     assert stopped == [{}]
+
+
+def test_a_generator_based_coroutine_and_an_awaitable_object_are_driven() -> None:
+    @types.coroutine
+    def legacy() -> object:
+        yield  # a bare yield, like asyncio.sleep(0)
+        return 7
+
+    class Ready:
+        def __await__(self) -> object:
+            return (yield from legacy())
+
+    plugin = Plugin()
+
+    @plugin.tool
+    def via_legacy() -> object:
+        """Returns an awaitable, not a coroutine."""
+        return legacy()
+
+    @plugin.tool
+    def via_object() -> object:
+        """Returns an object with __await__."""
+        return Ready()
+
+    assert plugin.run_tool("via_legacy", "{}").summary == "via_legacy: 7"
+    assert plugin.run_tool("via_object", "{}").summary == "via_object: 7"
