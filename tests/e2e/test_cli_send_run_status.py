@@ -79,7 +79,7 @@ def test_send_prints_outcomes_and_command_results(counter_dir: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[0].startswith('[1] inbox/message (json "hi"): handled ev-') and "(attempt 1" in lines[0]
     assert lines[1] == '    emit: executed - emitted on counted {"count":1,"text":"hi","attempt":1}'
-    assert lines[2] == "    log: executed - logged"
+    assert lines[2] == "    log: executed - logged info: yo: hi"  # a log command's result carries its message
     assert lines[3].startswith('[2] inbox/message (json {"n": 2}): handled ev-')
     assert lines[-1] == "2 events: 2 handled, 0 dead-lettered, 0 refused"
     assert done.stderr.startswith("pdk: DEV GRANTS: counter-service 0.1.0")
