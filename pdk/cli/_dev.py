@@ -405,6 +405,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     from ._runtime_cmds import _refuse_if_running, _Stopper
 
+    started = time.monotonic()
     root = Path(args.path).resolve()
     if not (root / "plugin.toml").is_file():
         raise UserError(f"{root} has no plugin.toml (pass the plugin project directory)")
@@ -433,7 +434,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
             final = session.close()
             _drain(session)
     if final is not None:
-        _say(view.run_summary(final, 0.0, stopper.signal))
+        summary = view.run_summary(final, time.monotonic() - started, stopper.signal)
+        _say("pdk dev:" + summary.removeprefix("pdk run:"))
     return EXIT_OK
 
 
