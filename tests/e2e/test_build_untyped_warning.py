@@ -62,4 +62,4 @@ def test_build_warns_about_an_untyped_tool_parameter(tmp_path: Path) -> None:
     doc = json.loads(pdk("build", tmp_path, "--json").stdout)
     assert doc["warnings"] == [WARNING.removeprefix("pdk build: warning: ")]
     called = pdk("call", tmp_path, "echo", '{"text": "ab", "times": 2}', "--dev-grants", "--json")
-    assert json.loads(called.stdout)["content"] == "abab"  # accepted, as the warning says
+    assert json.loads(called.stdout)["summary"] == "abab"  # accepted, as the warning says
