@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -129,6 +130,10 @@ class Compiler:
             self.upgrade = Upgrade.NONE  # nowhere to keep the upgrade, or told not to
         self._lock = threading.Lock()
         self._upgrades: dict[str, threading.Thread] = {}
+        # What this compiler handed out and plugins still use, per (tier, sha256): a
+        # second plugin of the same component bytes shares its code, whether it was
+        # compiled here (cache off, or a cold cache) or deserialized from the cache.
+        self._shared: weakref.WeakValueDictionary[tuple[Tier, str], Component] = weakref.WeakValueDictionary()
 
     @property
     def foreground_tier(self) -> Tier:
@@ -159,13 +164,16 @@ class Compiler:
         started = time.monotonic()
         for tier in self._usable_tiers():
             cache = self.caches[tier]
-            if cache.has(source.sha256):
-                engine = self.engines.engine(tier)
-                component = cache.try_load(engine, source.sha256)
+            component = self._shared.get((tier, source.sha256))
+            if component is None and cache.has(source.sha256):
+                component = cache.try_load(self.engines.engine(tier), source.sha256)
                 if component is not None:
-                    if tier is not Tier.OPTIMIZED:
-                        self._schedule_upgrade(source, None)
-                    return Compiled(component, tier, engine, self.engines.ticker(tier), True, time.monotonic() - started)
+                    self._shared[(tier, source.sha256)] = component
+            if component is not None:
+                if tier is not Tier.OPTIMIZED:
+                    self._schedule_upgrade(source, None)
+                engine = self.engines.engine(tier)
+                return Compiled(component, tier, engine, self.engines.ticker(tier), True, time.monotonic() - started)
         data = source.read()
         compiled = self.compile(source, self.foreground_tier, data=data)
         if compiled.tier is not Tier.OPTIMIZED:
@@ -181,6 +189,7 @@ class Compiler:
         with step(self.progress, "compile", what) as s:
             component = self.caches[tier].compile_and_store(engine, data if data is not None else source.read(), source.sha256)
             s.done(f"compiled {source.label} with {tier.compiler}{', cached for later runs' if cached else ''}")
+        self._shared[(tier, source.sha256)] = component
         return Compiled(component, tier, engine, self.engines.ticker(tier), False, time.monotonic() - started)
 
     # -- background upgrade ----------------------------------------------------------------------
