@@ -249,8 +249,6 @@ class DevSession:
                 self.service = None
             try:
                 plugin = self.host.load(self.root, grants=self.args.grants, dev_grants=self.args.dev_grants)
-                if self._is_service(plugin):
-                    self.service = self._start_service(plugin)
             except (ManifestError, PackageError, GrantsError, PluginRefused, UserError) as exc:
                 if old_service is not None:  # the previous version serves again
                     try:
@@ -258,8 +256,14 @@ class DevSession:
                     except UserError as again:
                         self.lines.put(f"pdk dev: the previous version did not start again: {again}")
                 return failed(str(exc))
+            # Loaded: the host has closed the previous instance, so this version is the one now.
             self.plugin = plugin
             self.version = version
+            if self._is_service(plugin):
+                try:
+                    self.service = self._start_service(plugin)
+                except UserError as exc:
+                    return failed(f"{exc} (the service is not running: save a fix)")
         r = _Reload(version, changed, True, time.monotonic() - started, int(time.time() * 1000))
         r.error = None
         self.reloads.append(r)
@@ -310,6 +314,8 @@ class DevSession:
 
         with self.lock:
             if self.service is None:
+                if self._is_service(self.plugin):
+                    raise UserError(f"{self.plugin_id} v{self.version} is not running (it failed to start): save a fix")
                 raise UserError(f"{self.plugin_id} is a tool plugin: use `pdk call`")
             rt = self.service.rt
             kind = _check_ingress(rt, ingress, kind)
@@ -345,10 +351,10 @@ class DevSession:
             records = plugin.diagnostics.since(0, STATUS_LOG_SOURCES)[-STATUS_LOGS:]
             if self.service is not None:
                 doc = self.service.rt.status(refresh=refresh)
-            else:  # a tool plugin: the shape `pdk status` prints, with nothing queued
+            else:  # a tool plugin (or a service whose new version failed to start): what `pdk status` prints
                 doc = {
                     "plugin": plugin.status(),
-                    "lifecycle": {"state": "running", "since_ms": self.started_ms, "restarts": 0},
+                    "lifecycle": {"state": "failed" if self._is_service(plugin) else "running", "since_ms": self.started_ms, "restarts": 0},
                     "queue": {"depth": 0, "capacity": 0, "in_flight": 0},
                     "counters": {"accepted": 0, "handled": 0, "retried": 0, "failed": 0, "dead_lettered": 0, "refused_total": 0, "refused": {}},
                     "commands": {"by_result": {}},
@@ -476,7 +482,8 @@ def _watch(session: DevSession, stopper: Any, seen: dict[str, tuple[int, int]]) 
         seen = snapshot(session.root)  # the build may have updated plugin.toml
         _drain(session)
         if not result.ok:
-            _say(f"pdk dev: reload failed ({result.seconds:.2f}s); v{session.version} keeps serving: {result.error}")
+            serving = f"v{session.version} keeps serving" if result.version != session.version else f"v{session.version} is loaded"
+            _say(f"pdk dev: reload failed ({result.seconds:.2f}s); {serving}: {result.error}")
 
 
 # ============================================================================ clients: pdk call / pdk send

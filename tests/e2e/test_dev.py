@@ -134,3 +134,29 @@ def test_dev_serves_reloads_and_survives_a_broken_edit(built_plugin: Callable[[s
         code = dev.stop()
     assert code == 0, "\n".join(dev.seen)
     assert not list(runtime_dir.glob("*.sock")), "the control socket is removed on stop"
+
+
+def test_dev_serves_send_and_status_for_a_service(built_plugin: Callable[[str], Path], tmp_path: Path, runtime_dir: Path) -> None:
+    plugin_dir = tmp_path / "counter-service"
+    shutil.copytree(built_plugin("counter-service"), plugin_dir)
+    env = {**os.environ, "PDK_DEBUG": "", "YOI_PDK_RUNTIME_DIR": str(runtime_dir)}
+    dev = DevProcess(plugin_dir, env)
+    try:
+        dev.wait_for("v1 serving")
+        sent = _pdk(env, "send", plugin_dir, "inbox", '"hi"', "--json")
+        assert sent.returncode == 0, sent.stderr
+        assert "served by `pdk dev`" in sent.stderr
+        doc = json.loads(sent.stdout)
+        assert [e["outcome"]["outcome"] for e in doc["events"]] == ["handled"]
+        emitted = doc["events"][0]["emitted"]
+        assert [r["topic"] for r in emitted] == ["counted"] and "hi" in json.dumps(emitted[0]["data"])
+        dev.wait_for("inbox/message")  # the dev host prints the event outcome
+
+        status = _pdk(env, "status", "--json")
+        assert status.returncode == 0, status.stderr
+        state = json.loads(status.stdout)
+        assert state["lifecycle"]["state"] == "running" and state["dev"]["version"] == 1
+        assert state["counters"]["handled"] >= 1
+    finally:
+        code = dev.stop()
+    assert code == 0, "\n".join(dev.seen)
