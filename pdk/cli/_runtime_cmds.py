@@ -30,6 +30,9 @@ from ._exit import EXIT_OK, EXIT_USER
 from ._plugin_cmds import UserError, _load_plugin, _print_json, guest_logs, print_logs, progress_renderer
 
 SEND_TIMEOUT_S = 60.0
+# Live lines of `pdk run` waiting to be printed; past this (a terminal or pipe that does
+# not keep up) they are counted and dropped, never held without bound.
+LIVE_QUEUE_MAX = 4096
 EMITTED_DEFAULT_LIMIT = 100
 # The recent plugin log records `pdk status` shows (the log import, stdout/stderr, log commands).
 STATUS_LOGS = 20
@@ -397,26 +400,33 @@ class _Live:
         self.plugin_id = plugin_id
         self.json_lines = json_lines
         self.quiet = quiet
-        self.items: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self.items: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue(LIVE_QUEUE_MAX)
         self.started = False
+        self.dropped = 0
         live = self
+
+        def put(kind: str, doc: dict[str, Any]) -> None:
+            try:
+                live.items.put_nowait((kind, doc))
+            except queue.Full:
+                live.dropped += 1
 
         class Observer(RuntimeObserver):
             def lifecycle_changed(self, state: str, last_error: dict[str, Any] | None) -> None:
-                live.items.put(("lifecycle", {"state": state, "last_error": last_error}))
+                put("lifecycle", {"state": state, "last_error": last_error})
 
             def outcome(self, record: dict[str, Any]) -> None:
-                live.items.put(("outcome", record))
+                put("outcome", record)
 
             def command_result(self, result: dict[str, Any]) -> None:
-                live.items.put(("command", result))
+                put("command", result)
 
             def connection_changed(self, connection: dict[str, Any]) -> None:
-                live.items.put(("connection", connection))
+                put("connection", connection)
 
             def log_record(self, record: dict[str, Any]) -> None:
                 if record.get("source") not in ("command", "websocket"):  # said by the command and connection lines
-                    live.items.put(("log", record))
+                    put("log", record)
 
         self.observer = Observer()
 
@@ -446,6 +456,9 @@ class _Live:
             item = self.items.get(timeout=timeout_s) if timeout_s > 0 else self.items.get_nowait()
         except queue.Empty:
             return
+        if self.dropped:
+            dropped, self.dropped = self.dropped, 0
+            print(json.dumps({"type": "dropped", "lines": dropped}) if self.json_lines else f"({dropped} live lines dropped: the output did not keep up)", flush=True)
         while True:
             kind, doc = item
             skip = self.quiet or (kind == "lifecycle" and not self.started and doc["state"] in ("starting", "running"))
