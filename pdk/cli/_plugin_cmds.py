@@ -169,7 +169,7 @@ def cmd_call(args: argparse.Namespace) -> int:
         print(result.summary)
         compact = json.dumps(result.content, separators=(",", ":"), ensure_ascii=False)
         if result.content is not None and compact not in result.summary:
-            print(json.dumps(result.content, indent=2, ensure_ascii=False))
+            print(json.dumps(result.content, indent=2, ensure_ascii=False, allow_nan=False))
     else:
         assert result.error is not None
         print(f"tool error ({result.error.code.value}): {for_terminal(result.error.message)}", file=sys.stderr)

@@ -30,13 +30,13 @@ from .compile_cache import CompiledComponentCache, default_cache_dir
 from .compiler import CompileMode, Compiler, ComponentSource, Upgrade
 from .diagnostics import DiagnosticLog
 from .engine import Engines, Tier
+from .progress import ProgressEvent
 from .fs_api import FsBackend
 from .grants import GrantsFile, GrantSet
 from .http_api import HttpRequestBackend
 from .linker import HostContext, build_linker
 from .instance import GuestFault, InstanceLimits, PluginInstance
 from .loader import PluginPackage, open_package
-from .progress import ProgressEvent
 from .schema_check import schema_validator
 from .tool_gate import ToolGate
 from .tools import TOOLS_IFACE, ToolResult, codec_result, error_result, fault_result, new_call_id, result_from_guest, validate_input

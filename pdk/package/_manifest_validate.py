@@ -56,6 +56,7 @@ from pdk.package._manifest_model import (
 )
 from pdk.package.archive import validate_path
 from pdk.package.errors import PackageError
+from pdk.package.schema_pattern import pattern_problem
 from pdk.package.targets import Target, TargetError, match_url, parse_targets
 
 SCHEMA_VERSION = 2
@@ -255,6 +256,8 @@ def check_schema_subset(schema: Any, path: str, out: list[Problem], *, root: boo
                 check_schema_subset(sub, f"{path}.anyOf[{i}]", out, root=False)
     if "enum" in schema and not isinstance(schema["enum"], list):
         out.append(Problem(f"{path}.enum", "must be a list"))
+    if "pattern" in schema and (problem := pattern_problem(schema["pattern"])) is not None:
+        out.append(Problem(f"{path}.pattern", problem))  # the host runs patterns with RE2
 
 
 # -- sections -----------------------------------------------------------------------------------

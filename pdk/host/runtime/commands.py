@@ -198,7 +198,7 @@ def unsupported_executor(context: CommandContext) -> Execution:
 
 
 def _emit(context: CommandContext) -> Execution:
-    context.runtime.emit_log.append(context, json.loads(context.value["data_json"]))
+    context.runtime.emit_log.append(context, loads_guest(context.value["data_json"]))
     return Execution("executed", f"emitted on {context.value['topic']}")
 
 
