@@ -230,7 +230,7 @@ def test_the_host_bounds_output_even_when_the_guest_skips_its_own_checks(hostile
     broken = hostile.call_tool("raw_output", {"bad_json": True})
     assert broken.error is not None
     assert broken.error.code is ErrorCode.INVALID_OUTPUT
-    assert broken.error.message == "content is not valid JSON"
+    assert broken.error.message == "content is refused: not valid JSON: Expecting value at line 1 column 9"
 
     long_summary = hostile.call_tool("raw_output", {"summary_kib": 3})
     assert long_summary.ok, long_summary.error
