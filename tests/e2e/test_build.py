@@ -98,7 +98,8 @@ def test_cli_build_reports_the_cached_build_as_json(text_tools: Path) -> None:
     doc = json.loads(proc.stdout)
     assert doc["ok"] is True and doc["cached"] is True and doc["manifest_updated"] is False
     assert doc["tools"] == ["text_stats", "reshape"]
-    assert set(doc) == {"ok", "component", "world", "cached", "manifest_updated", "seconds", "sha256", "size", "tools"}
+    assert set(doc) == {"ok", "component", "world", "cached", "manifest_updated", "seconds", "sha256", "size", "tools", "warnings"}
+    assert doc["warnings"] == []  # every text-tools parameter has a type hint
 
 
 # -- --check ----------------------------------------------------------------------------------
