@@ -1,14 +1,18 @@
-"""`pdk dev DIR`: a development host for one plugin that rebuilds and hot-swaps it
-when its sources or plugin.toml change, and serves `pdk call` / `pdk send` /
-`pdk status` for that directory through its control socket.
+"""`pdk dev DIR`: a development host for one plugin that reloads it when its sources
+or plugin.toml change, and serves `pdk call` / `pdk send` / `pdk status` for that
+directory through its control socket.
 
-A reload is a real `pdk build` (generator.build: cached, the schemas re-derived
-from the code, plugin.toml's [[tools]] updated on drift) followed by a fast-tier
-(Winch) compile and a swap of the loaded plugin in this same host, under the same
-grants, limits, queue and command checks as `pdk run` (the runtime and sources are
-the ones `pdk run` uses). What that costs and where it differs from a dev-runner
-design: docs/dev.md. A broken edit (syntax error, failed import, schema problem,
-refused component) is printed and the previous version keeps serving."""
+By default a reload runs on the dev runner (generator/dev_runner.py, pdk/_dev_runner.py,
+pdk/host/dev_runner.py): the host-side checks of `pdk build` (syntax, imports, the
+schemas re-derived from the code, plugin.toml's [[tools]] updated on drift), then the
+sources handed to a fresh instance of a prebuilt runner component - no componentize-py
+build and no compile. A change the runner cannot run (a module it did not preload) is
+reloaded with a real build instead, as `--real-build` always does: `pdk build`, a
+fast-tier (Winch) compile and a swap. Either way the plugin runs in the same host under
+the same grants, limits, queue and command checks as `pdk run`. What it costs and
+where the dev runner can differ from a real build: docs/dev.md. A broken edit
+(syntax error, failed import, schema problem, refused component) is printed and the
+previous version keeps serving."""
 
 from __future__ import annotations
 
@@ -36,12 +40,15 @@ SERVED_TIMEOUT_S = 300.0  # a served call may wait for a reload's swap (a compil
 PING_TIMEOUT_S = 1.0
 DEV_HELP = (
     "Run one plugin for development: watch its *.py sources (not build/, tests/, .venv) and plugin.toml, "
-    "and on every saved change rebuild it (`pdk build`: componentize-py, cached; schemas re-derived from the code, "
-    "plugin.toml [[tools]] updated on drift) and swap the new component into this running host, compiled by the "
-    "fast tier (Winch). A reload therefore costs one componentize-py build plus one fast compile (seconds, not "
-    "milliseconds; see docs/dev.md). While it runs, `pdk call DIR ...`, `pdk send DIR ...` and `pdk status` are "
-    "served by it through its control socket. A broken edit is reported (file:line) and the previous version "
-    "keeps serving. Security: like `pdk build`, it imports the project's code in a normal Python process."
+    "and on every saved change check it as `pdk build` does (syntax, imports, schemas re-derived from the code, "
+    "plugin.toml [[tools]] updated on drift) and hand the new sources to a fresh instance of the dev runner: a "
+    "component built once per dependency set with the PDK and the standard library preloaded, so a reload takes "
+    "well under a second, still inside the wasm sandbox under the plugin's grants and limits. A change the runner "
+    "cannot run (a module it did not preload) is reloaded with a real build; --real-build always reloads with "
+    "`pdk build` plus a fast-tier (Winch) compile (see docs/dev.md). While it runs, `pdk call DIR ...`, "
+    "`pdk send DIR ...` and `pdk status` are served by it through its control socket. A broken edit is reported "
+    "(file:line) and the previous version keeps serving. Security: like `pdk build`, it imports the project's code "
+    "in a normal Python process."
 )
 
 
@@ -54,6 +61,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--config", default=None, metavar="JSON", help="the service config: a JSON object, or @FILE (default: the grant's config)")
     p.add_argument("--http-port", type=int, default=0, metavar="N", help="port of the loopback HTTP ingress listener (default 0: a free port, kept across reloads)")
     p.add_argument("--control", default=None, metavar="PATH", help="control socket path (default: in the runtime dir, named after the plugin id)")
+    p.add_argument("--real-build", action="store_true", help="reload with a real `pdk build` and a fast-tier compile instead of the dev runner (slower; exactly the built component)")
     p.set_defaults(func=cmd_dev)
 
 
@@ -87,6 +95,14 @@ def changes(old: dict[str, tuple[int, int]], new: dict[str, tuple[int, int]]) ->
 
 
 # ============================================================================ the session
+
+
+class _Broken(Exception):
+    """A new version that does not load (its import failed on the dev runner)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass
@@ -136,6 +152,9 @@ class DevSession:
         self.live: Any = None
         self.http_port = int(args.http_port)
         self.version = 0
+        self.mode = "build" if getattr(args, "real_build", False) else "runner"
+        self.serving = self.mode  # how the serving version was loaded: "runner" or "build"
+        self.runner_key: str | None = None
         self.reloads: list[_Reload] = []
         self.started_ms = int(time.time() * 1000)
         self._finals: dict[str, dict[str, Any]] = {}
@@ -193,11 +212,25 @@ class DevSession:
         from generator.build import build
         from generator.diagnose import BuildError
 
-        try:
-            build(self.root, progress=progress_renderer())
-        except BuildError as exc:
-            raise UserError(exc.message) from None
-        self.plugin = _load_plugin(self.host, self._load_args())
+        plugin = None
+        if self.mode == "runner":
+            try:
+                plugin, _checks_s, problem = self._on_runner(first=True)
+            except BuildError as exc:
+                raise UserError(exc.message) from None
+            if plugin is None:
+                self.lines.put(f"pdk dev: {problem}; loading a real build instead")
+        if plugin is None:
+            try:
+                build(self.root, progress=progress_renderer())
+            except BuildError as exc:
+                raise UserError(exc.message) from None
+            plugin = _load_plugin(self.host, self._load_args())
+            self.serving = "build"
+        else:
+            self.host._register(plugin)
+            self.serving = "runner"
+        self.plugin = plugin
         from ._runtime_cmds import _Live
 
         if self._is_service(self.plugin):
@@ -207,11 +240,42 @@ class DevSession:
             self.live.started = True
         self.version = 1
 
+    def _on_runner(self, *, first: bool = False) -> tuple[Any, float, str | None]:
+        """Check the sources and load them on the dev runner, unregistered and probed:
+        (plugin, seconds of the checks, None), or (None, seconds, why) when only a real
+        build can run them. Raises `BuildError` for an author error (a syntax error,
+        a failed introspection, a schema problem) and `_Broken` for a version that
+        does not load."""
+        from generator.dev_runner import ensure_runner, prepare
+        from pdk.host.dev_runner import load_with_runner, probe
+
+        started = time.monotonic()
+        prepared = prepare(self.root)
+        if prepared.manifest_updated and not first:
+            self.lines.put(f"pdk dev: schema drift: plugin.toml [[tools]] re-derived from the code and updated ({', '.join(prepared.tools)})")
+        checks_s = time.monotonic() - started
+        runner = ensure_runner(self.root, progress=progress_renderer())
+        if runner.built and not first:
+            self.lines.put(f"pdk dev: built a new dev runner for the changed dependency set in {runner.seconds:.1f}s")
+        self.runner_key = runner.key
+        plugin = load_with_runner(self.host, self.root, runner.path, prepared.bundle, grants=self.args.grants, dev_grants=self.args.dev_grants, register=False, announce=first)
+        if not first and plugin.manifest.id != self.plugin_id:
+            plugin.close()
+            raise _Broken(f"the plugin id changed ({self.plugin_id} -> {plugin.manifest.id}): restart `pdk dev`")
+        found = probe(plugin)
+        if found.loaded:
+            return plugin, checks_s, None
+        plugin.close()
+        if found.needs_build:
+            return None, checks_s, found.error
+        raise _Broken(found.error or "the sources did not load")
+
     def _load_args(self) -> argparse.Namespace:
         return argparse.Namespace(path=str(self.root), grants=self.args.grants, dev_grants=self.args.dev_grants)
 
     def reload(self, changed: list[str]) -> _Reload:
-        """Build, compile, swap. On any failure the loaded version stays."""
+        """Check and load the new version (on the dev runner, or by a real build), then
+        swap it in. On any failure the loaded version stays."""
         from generator.build import build
         from generator.diagnose import BuildError
         from pdk.host import GrantsError, PluginRefused
@@ -227,8 +291,29 @@ class DevSession:
             self.reloads.append(r)
             return r
 
+        if self.mode == "runner":
+            try:
+                plugin, checks_s, problem = self._on_runner()
+            except BuildError as exc:
+                return failed(exc.message)
+            except _Broken as exc:
+                return failed(exc.message)
+            except (PackageError, ManifestError, GrantsError, PluginRefused) as exc:
+                return failed(str(exc))
+            except Exception as exc:  # an I/O error, a runner build that failed: reported, the old one serves
+                return failed(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            if plugin is not None:
+                error = self._swap(plugin)
+                if error is not None:
+                    return failed(error)
+                r = _Reload(version, changed, True, time.monotonic() - started, int(time.time() * 1000))
+                self.reloads.append(r)
+                self.serving = "runner"
+                self.lines.put(f"pdk dev: reloaded v{version} ({', '.join(changed)}) in {r.seconds:.2f}s (checks {checks_s:.2f}s, load+swap {r.seconds - checks_s:.2f}s; dev runner)")
+                return r
+            _say(f"pdk dev: {problem}; reloading with a real build")
         try:
-            result = build(self.root)
+            result = build(self.root, progress=progress_renderer())
             if result.manifest_updated:
                 self.lines.put(f"pdk dev: schema drift: plugin.toml [[tools]] re-derived from the code and updated ({', '.join(result.tools)})")
             built_s = time.monotonic() - started
@@ -267,8 +352,26 @@ class DevSession:
         r = _Reload(version, changed, True, time.monotonic() - started, int(time.time() * 1000))
         r.error = None
         self.reloads.append(r)
-        self.lines.put(f"pdk dev: reloaded v{version} ({', '.join(changed)}) in {r.seconds:.2f}s (build {built_s:.2f}s, compile+swap {r.seconds - built_s:.2f}s)")
+        self.serving = "build"
+        self.lines.put(f"pdk dev: reloaded v{version} ({', '.join(changed)}) in {r.seconds:.2f}s (build {built_s:.2f}s, compile+swap {r.seconds - built_s:.2f}s; real build)")
         return r
+
+    def _swap(self, plugin: Any) -> str | None:
+        """Make the loaded, probed `plugin` the serving version (None), or say why its
+        service did not start (it is loaded all the same: save a fix)."""
+        with self.lock:
+            if self.service is not None:
+                self.service.stop()
+                self.service = None
+            self.host._register(plugin)
+            self.plugin = plugin
+            self.version += 1
+            if self._is_service(plugin):
+                try:
+                    self.service = self._start_service(plugin)
+                except UserError as exc:
+                    return f"{exc} (the service is not running: save a fix)"
+        return None
 
     def close(self) -> dict[str, Any] | None:
         with self.lock:
@@ -341,7 +444,10 @@ class DevSession:
         return {"ingress": ingress, "kind": kind, "drained": len(finals) == len(ids), "events": [i.to_json() for i in sent], "logs": logs, "dropped": dropped, "version": self.version}
 
     def dev_doc(self) -> dict[str, Any]:
-        return {"dir": str(self.root), "version": self.version, "reloads": [r.to_json() for r in self.reloads[-10:]]}
+        return {
+            "dir": str(self.root), "version": self.version, "mode": self.mode, "serving": self.serving,
+            "runner": self.runner_key, "reloads": [r.to_json() for r in self.reloads[-10:]],
+        }
 
     def status(self, refresh: bool) -> dict[str, Any]:
         from ._runtime_cmds import STATUS_LOG_SOURCES, STATUS_LOGS
@@ -433,7 +539,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
             if session.service is not None and session.service.http is not None:
                 _say(f"http: {session.service.http.url}")
             _say(f"control: {control_path} (pdk call {args.path} TOOL INPUT | pdk send {args.path} INGRESS EVENT | pdk status)")
-            _say("reload: a saved change rebuilds (componentize-py, cached) and swaps in fast-tier code; Ctrl-C stops")
+            if session.mode == "runner":
+                _say("reload: a saved change is checked and its sources handed to a fresh dev-runner instance (no build; `pdk build` and the tests stay the truth); Ctrl-C stops")
+            else:
+                _say("reload: a saved change rebuilds (componentize-py, cached) and swaps in fast-tier code; Ctrl-C stops")
             _watch(session, stopper, seen)
         finally:
             control.close()
@@ -474,7 +583,7 @@ def _watch(session: DevSession, stopper: Any, seen: dict[str, tuple[int, int]]) 
                 break
             now = later
         changed = changes(seen, now)
-        _say(f"pdk dev: changed: {', '.join(changed)}; rebuilding")
+        _say(f"pdk dev: changed: {', '.join(changed)}; {'reloading' if session.mode == 'runner' else 'rebuilding'}")
         try:
             result = session.reload(changed)
         except Exception as exc:  # never lose the serving version to a reload's bug

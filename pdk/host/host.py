@@ -247,34 +247,61 @@ class Host:
 
         started = _time.perf_counter()
         package = open_package(path)
-        manifest = package.manifest
         grant_set = self._grants_for(package, grants, dev_grants)
+        return self._install(package, _source(package), grant_set, limits, started=started)
+
+    def _install(
+        self,
+        package: PluginPackage,
+        source: ComponentSource,
+        grant_set: GrantSet,
+        limits: InstanceLimits | None,
+        *,
+        started: float,
+        component_world: str | None = None,
+        fs: Callable[[FsBackend], FsBackend] | None = None,
+        register: bool = True,
+    ) -> LoadedPlugin:
+        """Compile (or load from cache) `source`, check its world, instantiate and
+        register it as `package`'s plugin. `component_world`: the world the component
+        must have when it is not the manifest's (the dev runner's union world); `fs`
+        wraps the plugin's fs backend (the dev runner's source bundle); without
+        `register`, the caller registers it later (`_register`), e.g. after a probe."""
+        import time as _time
+
+        manifest = package.manifest
         try:
             # Bytes are read (and re-verified against the sha256) only on a cache miss.
-            compiled = self.compiler.load(_source(package))
+            compiled = self.compiler.load(source)
         except wasmtime.WasmtimeError as exc:
             raise PluginRefused("not_a_component", f"{manifest.runtime.component} is not a valid component: {str(exc).splitlines()[0]}") from None
         component, engine = compiled.component, compiled.engine
         shape = component_shape(component, engine)
-        problems = check_world(shape, manifest.runtime.world)
+        problems = check_world(shape, component_world or manifest.runtime.world)
         if problems:
             raise PluginRefused("world_mismatch", f"{manifest.id}: {problems[0]}", problems)
         diagnostics = DiagnosticLog()
         instance: PluginInstance | None = None  # bound below; the request import reads its deadline per call
+        fs_backend = FsBackend.for_manifest(grant_set, manifest)
         context = HostContext(
             diagnostics,
             request=HttpRequestBackend.for_manifest(grant_set, manifest, diagnostics, lambda: instance.remaining_s() if instance else None),
-            fs=FsBackend.for_manifest(grant_set, manifest),
+            fs=fs(fs_backend) if fs is not None else fs_backend,
         )
         linker = build_linker(engine, component, context)
         instance = PluginInstance(engine, component, linker, compiled.ticker, limits or self.limits, diagnostics, self.engines.consume_fuel)
         plugin = LoadedPlugin(package, grant_set, shape, instance, diagnostics, _time.perf_counter() - started, tier=compiled.tier)
-        with self._lock:
-            old = self.plugins.pop(manifest.id, None)
-            if old is not None:
-                old.close()
-            self.plugins[manifest.id] = plugin
+        if register:
+            self._register(plugin)
         return plugin
+
+    def _register(self, plugin: LoadedPlugin) -> None:
+        """Make `plugin` the host's plugin of its id, closing the one it replaces."""
+        with self._lock:
+            old = self.plugins.pop(plugin.id, None)
+            if old is not None and old is not plugin:
+                old.close()
+            self.plugins[plugin.id] = plugin
 
     def _grants_for(self, package: PluginPackage, grants: GrantsFile | str | Path | None, dev_grants: bool) -> GrantSet:
         m = package.manifest
