@@ -11,6 +11,8 @@ and the compile cache have never seen the component), then measures
       and the first `pdk check DIR` after the build;
   (b) `pdk dev` running (after the (a) runs, on a fresh copy): the save, the dev
       host's reload line, then `pdk call DIR` served by it (the new result printed).
+      `pdk dev` reloads on its dev runner (no build); its first start, which builds
+      and compiles the runner once per dependency set, is printed separately.
 
 against floors measured in the same run, interleaved with (a) so machine load hits
 both alike: a raw componentize-py build of the same staged app, a raw Cranelift
@@ -141,16 +143,18 @@ def part_a(plugin: Path, tmp: Path, k: int, env: dict[str, str]) -> tuple[float,
     return build_s, call_s, check_s, done.stdout.strip()
 
 
-def part_b(plugin: Path, tmp: Path, runs: int, env: dict[str, str]) -> list[tuple[float, float, float]]:
+def part_b(plugin: Path, tmp: Path, runs: int, env: dict[str, str]) -> tuple[float, list[tuple[float, float, float]]]:
     """(b) with `pdk dev` running: a saved edit, then `pdk call DIR ...` served by the
     dev host. Per run: seconds from the save to the reload line, from the save to the
-    new result printed by `pdk call`, and the served call alone. Run after (a), so the
-    dev host does not rebuild for (a)'s edits."""
+    new result printed by `pdk call`, and the served call alone; and the seconds from
+    the start of `pdk dev` to its first version serving. Run after (a), so the dev
+    host does not reload for (a)'s edits."""
     import queue
     import signal
     import threading
 
     dev_env = {**env, "YOI_PDK_RUNTIME_DIR": tempfile.mkdtemp(prefix="lb-", dir="/tmp")}
+    launched = time.perf_counter()
     proc = subprocess.Popen([str(PDK), "dev", str(plugin), "--dev-grants"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dev_env)
     lines: queue.Queue[str] = queue.Queue()
 
@@ -172,6 +176,8 @@ def part_b(plugin: Path, tmp: Path, runs: int, env: dict[str, str]) -> list[tupl
     out: list[tuple[float, float, float]] = []
     try:
         wait_for("v1 serving")
+        start_s = time.perf_counter() - launched
+        print(f"(b) pdk dev start (builds and compiles the dev runner on first use): {start_s:.2f}s", file=sys.stderr)
         for i in range(1, runs + 1):
             k = 1000 + i
             saved = time.perf_counter()
@@ -185,7 +191,7 @@ def part_b(plugin: Path, tmp: Path, runs: int, env: dict[str, str]) -> list[tupl
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=120)
-    return out
+    return start_s, out
 
 
 def main() -> None:
@@ -231,11 +237,12 @@ def main() -> None:
         env = {**os.environ, "YOI_PDK_CACHE_DIR": str(tmp / "compile-cache"), "YOI_PDK_NO_BACKGROUND_COMPILE": "1"}
         env.pop("YOI_PDK_NO_CACHE", None)
         b.build(plugin)
-        dev_runs = part_b(plugin, tmp, args.runs, env)
+        start_s, dev_runs = part_b(plugin, tmp, args.runs, env)
     loop_b = med([r[1] for r in dev_runs])
     print(f"(b) pdk dev: save -> new result {loop_b:.2f}s  {[round(r[1], 2) for r in dev_runs]}  "
           f"(reload {med([r[0] for r in dev_runs]):.2f}s, served call {med([r[2] for r in dev_runs]):.2f}s)")
-    print(f"(b) / floor sum:               {loop_b / floor:.3f}x  (target <= 2 s and <= 0.1x; pdk dev rebuilds with componentize-py, docs/dev.md)")
+    print(f"(b) / floor sum:               {loop_b / floor:.3f}x  (target <= 2 s and <= 0.1x)")
+    print(f"(b) first start of pdk dev:    {start_s:.2f}s = {start_s / floor:.3f}x the floor sum (the dev runner built and compiled once per dependency set)")
 
 
 if __name__ == "__main__":

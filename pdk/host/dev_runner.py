@@ -134,6 +134,11 @@ def probe(plugin: LoadedPlugin) -> Probe:
     try:
         value = plugin.instance.call(TOOLS_IFACE, "call", {"tool": DEV_PROBE_TOOL, "input_json": "{}", "call_id": new_call_id()})
     except GuestFault as fault:
+        if fault.kind == "instantiate" and "memory minimum size" in fault.message:
+            # The runner's snapshot holds the whole standard library; the plugin's own
+            # component starts smaller and may fit its memory limit.
+            limit = plugin.instance.limits.memory_bytes // (1024 * 1024)
+            return Probe(False, f"the dev runner does not fit this plugin's memory limit ({limit} MiB): {fault.message}", needs_build=True)
         return Probe(False, f"{fault.kind}: {fault.message}")
     ok = getattr(value, "value", value) if not isinstance(value, Err) else None
     if ok is None or isinstance(value, Err):
