@@ -4,6 +4,16 @@ Every call re-arms the epoch deadline (it is relative to the epoch when set), se
 the per-call fuel when fuel is on, and calls `post_return`. A trap, a deadline or
 fuel exhaustion poisons a wasmtime instance (every later call fails), so the
 instance is dropped and a fresh store + instance is made for the next call.
+
+Threads. `call` runs the guest on the instance's own worker thread and waits for it
+at most the deadline + `BLOCKED_CALL_GRACE_S` (a guest blocked in a WASI call cannot
+be interrupted by the epoch). `call_here` runs it on the calling thread (no handoff:
+the runtime's dispatcher, the hot path of every event) and keeps the same bound the
+other way round: a watchdog thread abandons a call blocked past that time, frees the
+instance for the next caller and calls the caller's `on_abandon`, which carries on
+elsewhere (the runtime starts a replacement dispatcher); the blocked thread gets
+`CallAbandoned` when it comes back and must end without touching shared state.
+Abandoned calls of both kinds count against `ABANDONED_CALLS_MAX`.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -36,6 +47,8 @@ from .engine import EpochTicker
 from .redact import redact_bounded
 
 INSTANTIATE_DEADLINE_S = 5.0
+# How often the watchdog looks for on-thread calls blocked past their deadline + grace.
+WATCHDOG_INTERVAL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,11 @@ class GuestFault(PdkError):
         self.kind = kind
 
 
+class CallAbandoned(Exception):
+    """Raised to a thread whose `call_here` was abandoned while it was blocked in the
+    guest: the instance and the caller's `on_abandon` have moved on without it."""
+
+
 def classify_trap(exc: Exception) -> GuestFault:
     text = str(exc).strip()
     # wasmtime puts the reason after the backtrace ("error while executing at wasm
@@ -107,6 +125,9 @@ class _Job:
         self.done = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
+
+    def ended(self) -> bool:
+        return self.done.is_set()
 
     def run(self) -> None:
         try:
@@ -147,6 +168,62 @@ class _Worker:
         self._jobs.put(None)
 
 
+class _HereCall:
+    """One `call_here` in progress: the watchdog may abandon it after `abandon_at`
+    (monotonic seconds). `ended` and `abandoned` change under the instance's
+    `_here_lock`; whichever is set first decides who owns the instance lock."""
+
+    __slots__ = ("abandon_at", "on_abandon", "ended_flag", "abandoned")
+
+    def __init__(self, abandon_at: float, on_abandon: Callable[[], None] | None) -> None:
+        self.abandon_at = abandon_at
+        self.on_abandon = on_abandon
+        self.ended_flag = False
+        self.abandoned = False
+
+    def ended(self) -> bool:
+        return self.ended_flag
+
+
+class _Watchdog:
+    """One daemon thread per process: every `WATCHDOG_INTERVAL_S` it asks each
+    instance that made a `call_here` whether that call is blocked past its bound.
+    Idle (no wake-ups) until the first such instance; instances are held weakly."""
+
+    def __init__(self) -> None:
+        self._instances: weakref.WeakSet[PluginInstance] = weakref.WeakSet()
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, instance: PluginInstance) -> None:
+        with self._cv:
+            self._instances.add(instance)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="yoi-call-watchdog", daemon=True)
+                self._thread.start()
+            self._cv.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._instances:
+                    self._cv.wait()
+                instances = list(self._instances)
+            now = time.monotonic()
+            for instance in instances:
+                on_abandon = instance._abandon_if_blocked(now)
+                if on_abandon is not None:
+                    try:
+                        on_abandon()
+                    except Exception:  # noqa: BLE001 - the caller's hook must not stop the watchdog
+                        pass
+            del instances
+            time.sleep(WATCHDOG_INTERVAL_S)
+
+
+_WATCHDOG = _Watchdog()
+
+
 @dataclass
 class _Live:
     store: wasmtime.Store
@@ -178,7 +255,11 @@ class PluginInstance:
         self._lock = threading.Lock()
         self._live: _Live | None = None
         # Calls abandoned while blocked in a WASI call; their threads still run.
-        self._abandoned: list[_Job] = []
+        self._abandoned: list[_Job | _HereCall] = []
+        # The `call_here` in progress (None when none), guarded by `_here_lock`.
+        self._here: _HereCall | None = None
+        self._here_lock = threading.Lock()
+        self._watched = False
         # When the running call's epoch deadline falls (monotonic seconds), so that host
         # imports that block (HTTP) can finish before it; None between calls.
         self._deadline_at: float | None = None
@@ -208,7 +289,7 @@ class PluginInstance:
         return store
 
     def _instantiate(self) -> _Live:
-        self._abandoned = [job for job in self._abandoned if not job.done.is_set()]
+        self._abandoned = [job for job in self._abandoned if not job.ended()]
         if len(self._abandoned) >= ABANDONED_CALLS_MAX:
             raise GuestFault(
                 "instantiate",
@@ -271,7 +352,7 @@ class PluginInstance:
     @property
     def blocked_calls(self) -> int:
         """Abandoned calls whose threads are still blocked in the guest."""
-        return sum(1 for job in self._abandoned if not job.done.is_set())
+        return sum(1 for job in self._abandoned if not job.ended())
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -315,6 +396,81 @@ class PluginInstance:
             finally:
                 self._deadline_at = None
             return codec.lift(raw)
+
+    def call_here(
+        self, iface: str, name: str, *args: Any, deadline_s: float | None = None, on_abandon: Callable[[], None] | None = None
+    ) -> Any:
+        """`call` on the calling thread: the same results and faults, no handoff.
+
+        A guest blocked in a WASI call past the deadline + `BLOCKED_CALL_GRACE_S` is
+        abandoned by the watchdog: the instance is discarded (counted in `recycles`
+        and `blocked_calls`), the next caller gets a fresh one, and `on_abandon()` is
+        called on the watchdog's thread (it must not block). This thread, when the
+        guest lets it go, gets `CallAbandoned`."""
+        self._lock.acquire()
+        owned = True  # whether this thread still owns `_lock` (the watchdog may take it over)
+        try:
+            if self._live is None:
+                self._live = self._instantiate()
+            live = self._live
+            func, codec = self._func(live, iface, name)
+            raw_args = codec.lower(*args)
+            deadline = deadline_s or self.limits.deadline_s
+            live.store.set_epoch_deadline(self._ticker.ticks_for(deadline))
+            if self._fuel_enabled:
+                live.store.set_fuel(self.limits.fuel or 2**62)
+            self.calls += 1
+            now = time.monotonic()
+            self._deadline_at = now + deadline
+            here = _HereCall(now + deadline + BLOCKED_CALL_GRACE_S, on_abandon)
+            self._here = here
+            if not self._watched:
+                self._watched = True
+                _WATCHDOG.watch(self)
+            error: BaseException | None = None
+            raw: Any = None
+            try:
+                raw = codec.invoke(raw_args)  # the call and post_return
+            except BaseException as exc:  # judged below, once we know who owns the instance
+                error = exc
+            with self._here_lock:
+                here.ended_flag = True
+                if here.abandoned:
+                    owned = False  # the watchdog released `_lock` for us and moved on
+                else:
+                    self._here = None
+            if not owned:
+                del error, raw
+                raise CallAbandoned("the call was abandoned while blocked in the guest")
+            self._deadline_at = None
+            if error is not None:
+                if isinstance(error, (wasmtime.Trap, wasmtime.WasmtimeError)):
+                    self._drop_live()
+                    self.recycles += 1
+                    raise classify_trap(error) from None
+                raise error
+            return codec.lift(raw)
+        finally:
+            if owned:
+                self._lock.release()
+
+    def _abandon_if_blocked(self, now: float) -> Callable[[], None] | None:
+        """(watchdog thread) Abandon the `call_here` in progress when it is past its
+        bound: the instance is discarded and its lock, held by the blocked thread,
+        released on its behalf. Returns the caller's `on_abandon` (None: nothing done)."""
+        with self._here_lock:
+            here = self._here
+            if here is None or here.ended_flag or now < here.abandon_at:
+                return None
+            here.abandoned = True
+            self._here = None
+        # The blocked thread holds `_lock` and will not touch the instance again.
+        self._abandoned.append(here)
+        self._drop_live()
+        self.recycles += 1
+        self._deadline_at = None
+        self._lock.release()
+        return here.on_abandon or _no_job
 
     def remaining_s(self) -> float | None:
         """Seconds left before the running call's deadline (None when no call runs).

@@ -29,7 +29,9 @@ any source: the runtime remembers the ids of recent commands it executed.
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -99,8 +101,37 @@ class CommandResult:
         }
 
 
+# Short details repeat from event to event (`emitted on <topic>`): their redaction
+# is remembered (a pure function of the text), at most this many of this length.
+DETAILS_REMEMBERED = 1024
+DETAIL_REMEMBERED_MAX_LEN = 256
+
+
 def bounded_detail(text: str) -> str:
+    if len(text) <= DETAIL_REMEMBERED_MAX_LEN:
+        return _short_detail(text)
     return redact_bounded(text, COMMAND_DETAIL_MAX_BYTES)
+
+
+@functools.lru_cache(maxsize=DETAILS_REMEMBERED)
+def _short_detail(text: str) -> str:
+    return redact_bounded(text, COMMAND_DETAIL_MAX_BYTES)
+
+
+# The last JSON text `_json_problem` accepted on this thread, with its value: the
+# `emit` executor runs right after its check on the same thread and takes the value
+# from here instead of parsing the text again (`parsed_json`).
+_last_parsed = threading.local()
+
+
+def parsed_json(text: str) -> Any:
+    """`loads_guest(text)`, reusing the value when this thread's check just parsed
+    this very text object."""
+    last: tuple[str, Any] | None = getattr(_last_parsed, "pair", None)
+    _last_parsed.pair = None
+    if last is not None and last[0] is text:
+        return last[1]
+    return loads_guest(text)
 
 
 def _json_problem(what: str, data_json: Any, *, optional: bool) -> str | None:
@@ -108,12 +139,13 @@ def _json_problem(what: str, data_json: Any, *, optional: bool) -> str | None:
         return None if optional else f"{what} is missing"
     if not isinstance(data_json, str):
         return f"{what} must be a string of JSON"
-    if len(data_json.encode("utf-8", "replace")) > COMMAND_PAYLOAD_MAX_BYTES:
+    if len(data_json) > COMMAND_PAYLOAD_MAX_BYTES // 4 and len(data_json.encode("utf-8", "replace")) > COMMAND_PAYLOAD_MAX_BYTES:
         return f"{what} is larger than {COMMAND_PAYLOAD_MAX_BYTES} bytes"
     try:
-        loads_guest(data_json)  # bounded depth, no NaN/Infinity (pdk.host.guest_json)
+        value = loads_guest(data_json)  # bounded depth, no NaN/Infinity (pdk.host.guest_json)
     except GuestJsonError as exc:
         return f"{what} is refused: {exc}"
+    _last_parsed.pair = (data_json, value)
     return None
 
 
@@ -198,7 +230,7 @@ def unsupported_executor(context: CommandContext) -> Execution:
 
 
 def _emit(context: CommandContext) -> Execution:
-    context.runtime.emit_log.append(context, loads_guest(context.value["data_json"]))
+    context.runtime.emit_log.append(context, parsed_json(context.value["data_json"]))
     return Execution("executed", f"emitted on {context.value['topic']}")
 
 

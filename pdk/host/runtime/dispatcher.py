@@ -11,18 +11,30 @@ thread-safe, is only used from one thread per runtime. Tool calls of a combined
 plugin (world `plugin`) still come from their callers' threads: the instance lock
 serializes them with dispatches, and the lifecycle gate refuses them unless the
 service is running.
+
+`handle` runs the guest on the dispatcher thread itself (no handoff to the
+instance's worker thread: `PluginInstance.call_here`). A guest blocked in a WASI
+call (a sleep) past its deadline + `BLOCKED_CALL_GRACE_S` cannot be interrupted, so
+the instance's watchdog abandons the call and `_carry_on` starts a replacement
+dispatcher thread, which ends the event with a `timeout` fault (restart, retry) and
+goes on dispatching; the blocked thread gets `CallAbandoned` when the guest lets it
+go (it traps as soon as it re-enters wasm) and ends without touching anything.
+`DispatcherThread.join` follows replacements, so `stop()` never waits for a blocked
+thread. Lifecycle calls (`start`, `status`, `stop`) and tool calls keep the worker
+thread (`PluginInstance.call`), which bounds them the same way.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from ..codec import Err, Ok
-from ..instance import GuestFault
+from ..instance import CallAbandoned, GuestFault
 from .commands import CommandContext, CommandResult, judge
+from .guest import WasmGuest
 from .lifecycle import now_ms
 from .model import QueuedEvent
 from .options import ASYNC_COMMANDS_REMEMBERED, IDLE_POLL_S, STATUS_REFRESH_INTERVAL_S
@@ -37,15 +49,82 @@ OUTPUT_DATA_MAX_BYTES = 4096
 _SYNC_KINDS = frozenset({"emit", "log", "status_update"})
 
 
-class Dispatcher(Supervisor):
-    def _run(self, started: threading.Event) -> None:
+ABANDONED_MESSAGE = "the call exceeded its deadline while blocked in the guest and was abandoned"
+
+
+class DispatcherThread(threading.Thread):
+    """A dispatcher thread whose `join()` follows its replacements: a thread
+    abandoned blocked in the guest counts as over once its replacement runs."""
+
+    def __init__(self, target: Callable[..., None], args: tuple[Any, ...] = (), *, name: str, daemon: bool = True) -> None:
+        super().__init__(target=target, args=args, name=name, daemon=daemon)
+        self.over = threading.Event()  # ended, or replaced
+        self.replaced_by: DispatcherThread | None = None
+
+    def run(self) -> None:
         try:
+            super().run()
+        finally:
+            self.over.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if not self.over.wait(timeout):
+            return
+        replacement = self.replaced_by
+        if replacement is not None:
+            replacement.join(timeout)
+        else:
+            super().join(timeout)
+
+
+class Dispatcher(Supervisor):
+    _in_call: tuple[QueuedEvent, float] | None = None  # the event whose `handle` runs, and since when
+
+    def _run(self, started: threading.Event) -> None:
+        if isinstance(self.guest, WasmGuest):
+            self.guest.on_abandon = self._carry_on
+
+        def body() -> None:
             ok = self._start_guest("start")
             if not ok:
                 self._enter_failed()  # before `start()` returns, so it reports `failed`
             started.set()
             if ok:
                 self._loop()
+
+        self._guarded(body, started)
+
+    def _carry_on(self) -> None:
+        """(the instance's watchdog thread) The dispatcher is blocked in the guest and
+        its call was abandoned: a replacement thread ends that event and goes on."""
+        in_call = self._in_call
+        if in_call is None:
+            return
+        event, started = in_call
+        old = self._thread
+        new = DispatcherThread(self._resume, (event, time.perf_counter() - started), name=f"yoi-runtime:{self.manifest.id}")
+        with self._lock:
+            self._thread = new
+        if isinstance(old, DispatcherThread):
+            old.replaced_by = new
+        new.start()
+        if isinstance(old, DispatcherThread):
+            old.over.set()
+
+    def _resume(self, event: QueuedEvent, duration: float) -> None:
+        def body() -> None:
+            if self._after_call(event, GuestFault("timeout", ABANDONED_MESSAGE), None, duration):
+                self._loop()
+            else:
+                self._enter_failed()
+
+        self._guarded(body)
+
+    def _guarded(self, body: Callable[[], None], started: threading.Event | None = None) -> None:
+        try:
+            body()
+        except CallAbandoned:
+            return  # a replacement dispatcher carries on; nothing here is ours any more
         except BaseException as exc:  # a runtime bug: account for every event anyway
             with self._lock:
                 self._lifecycle.last_error = {
@@ -59,7 +138,8 @@ class Dispatcher(Supervisor):
             try:
                 self._enter_failed()
             finally:
-                started.set()
+                if started is not None:
+                    started.set()
 
     def _loop(self) -> None:
         while True:
@@ -109,13 +189,20 @@ class Dispatcher(Supervisor):
 
     def _dispatch(self, event: QueuedEvent) -> bool:
         started = time.perf_counter()
+        self._in_call = (event, started)
         fault: GuestFault | None = None
         result: Any = None
         try:
             result = self.guest.handle(event.to_wire())
         except GuestFault as exc:
             fault = exc
-        duration = time.perf_counter() - started
+        # (CallAbandoned passes: `_in_call` is then the replacement's to read.)
+        self._in_call = None
+        return self._after_call(event, fault, result, time.perf_counter() - started)
+
+    def _after_call(self, event: QueuedEvent, fault: GuestFault | None, result: Any, duration: float) -> bool:
+        """End a delivery attempt whose `handle` returned `result` or faulted; False
+        when the runtime must fail (restart budget spent)."""
         outside = self._sync_recycles(fault is not None)
         try:
             ended = self._end_with_output(event, fault, result, duration)

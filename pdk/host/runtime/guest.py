@@ -8,6 +8,7 @@ next call instantiates afresh); everything else comes back as a value.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..codec import CodecError, Err, Ok
@@ -49,7 +50,12 @@ def codec_err(exc: CodecError) -> Err[dict[str, Any]]:
 
 class WasmGuest:
     """Calls into one instance (`PluginInstance`). Not thread-safe by design: only the
-    runtime's dispatcher thread calls it (see `ServiceRuntime`)."""
+    runtime's dispatcher thread calls it (see `ServiceRuntime`).
+
+    `handle` runs the guest on the dispatcher thread itself (`PluginInstance.call_here`,
+    the hot path: no handoff to the instance's worker thread); when that call is
+    abandoned blocked in the guest, `on_abandon` (set by the dispatcher) is called and
+    the dispatcher thread gets `CallAbandoned` once the guest lets it go."""
 
     def __init__(self, instance: PluginExports, world: str, deadline_s: float | None = None) -> None:
         if world not in EVENT_WORLDS:
@@ -57,6 +63,8 @@ class WasmGuest:
         self.instance = instance
         self.has_lifecycle = world in LIFECYCLE_WORLDS
         self.deadline_s = deadline_s
+        self.on_abandon: Callable[[], None] | None = None
+        self._call_here = getattr(instance, "call_here", None)
 
     @property
     def recycles(self) -> int:
@@ -73,8 +81,15 @@ class WasmGuest:
         return result
 
     def handle(self, event: dict[str, Any]) -> Ok[Any] | Err[Any]:
-        result: Ok[Any] | Err[Any] = self._call(EVENTS_IFACE, "handle", event)
-        return result
+        call_here = self._call_here
+        if call_here is None or self.on_abandon is None:
+            result: Ok[Any] | Err[Any] = self._call(EVENTS_IFACE, "handle", event)
+            return result
+        try:
+            here: Ok[Any] | Err[Any] = call_here(EVENTS_IFACE, "handle", event, deadline_s=self.deadline_s, on_abandon=self.on_abandon)
+        except CodecError as exc:
+            return codec_err(exc)
+        return here
 
     def status(self) -> dict[str, Any]:
         value = self._call(LIFECYCLE_IFACE, "status")

@@ -26,7 +26,7 @@ from pdk.limits import MAX_ATTEMPTS_MAX, STOP_DRAIN_DEADLINE_S
 
 from ..codec import Case
 from .core import OutcomeCallback
-from .dispatcher import Dispatcher
+from .dispatcher import Dispatcher, DispatcherThread
 from .intake import normalize_payload
 from .lifecycle import ACCEPTING, now_ms
 from .commands import COMMAND_KINDS, Executor
@@ -74,7 +74,7 @@ class ServiceRuntime(Dispatcher):
                 self._stop_requested = False
                 self._busy = "start"
             started = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(started,), name=f"yoi-runtime:{self.manifest.id}", daemon=True)
+            self._thread = DispatcherThread(target=self._run, args=(started,), name=f"yoi-runtime:{self.manifest.id}", daemon=True)
             self._thread.start()
             started.wait()
             return self.status()
