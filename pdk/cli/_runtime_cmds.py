@@ -5,8 +5,10 @@ Service/Ingress runtime from the command line.
 host (service, timers, HTTP listener) serving its status on a local control socket
 that `status`, `dead-letters` and `replay` talk to. `run` keeps its state in a
 SQLite store (`--state`, default per plugin under the user's state directory), so
-accepted events, dead letters and emitted events outlive a restart or a crash;
-`status --state` and `dead-letters --state` read such a store without a host.
+accepted events, dead letters and emitted events outlive a restart or a crash (a
+stop leaves what it could not drain pending there for the next run);
+`status --state` and `dead-letters --state` read such a store without a host, and
+`replay --state` turns a dead letter back into a pending event in it.
 Output formatting lives in `_runtime_view`."""
 
 from __future__ import annotations
@@ -54,12 +56,15 @@ def _add_plugin_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, metavar="JSON", help="the service config: a JSON object, or @FILE (default: the grant's config)")
 
 
-def _add_control_args(p: argparse.ArgumentParser, *, offline: bool = False) -> None:
+def _add_control_args(p: argparse.ArgumentParser, *, offline: str | None = None) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--control", default=None, metavar="PATH", help="control socket of a running `pdk run`")
     g.add_argument("--id", default=None, metavar="PLUGIN_ID", help="the plugin id of a running `pdk run` (its default control socket)")
     if offline:
-        g.add_argument("--state", default=None, metavar="PATH", help="read this state store file directly, without a running host (read-only)")
+        g.add_argument("--state", default=None, metavar="PATH", help=offline)
+
+
+_READ_STORE = "read this state store file directly, without a running host (read-only)"
 
 
 def add_parsers(sub: Any) -> None:
@@ -92,19 +97,23 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="print the status of a running `pdk run` (or of a state store: --state)")
-    _add_control_args(p, offline=True)
+    _add_control_args(p, offline=_READ_STORE)
     p.add_argument("--json", action="store_true", help="print the status document")
     p.add_argument("--refresh", action="store_true", help="ask the running host to read the plugin's own status (its status export) now")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("dead-letters", help="list the dead letters of a running `pdk run` (or of a state store: --state)")
-    _add_control_args(p, offline=True)
+    _add_control_args(p, offline=_READ_STORE)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_dead_letters)
 
-    p = sub.add_parser("replay", help="queue a dead letter of a running `pdk run` again")
+    p = sub.add_parser("replay", help="queue a dead letter of a running `pdk run` again (or, with --state, make it pending for the next run)")
     p.add_argument("dead_letter_id", metavar="ID")
-    _add_control_args(p)
+    _add_control_args(
+        p,
+        offline="without a running host: turn the dead letter back into a pending event in this state store file; "
+        "the next `pdk run --state PATH` delivers it",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_replay)
 
@@ -628,7 +637,30 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _replay_offline(args: argparse.Namespace) -> int:
+    """`pdk replay ID --state PATH`: the dead letter becomes a pending event in the store."""
+    from pdk.host.runtime.store import StoreError, replay_offline
+
+    try:
+        done = replay_offline(args.state, args.dead_letter_id)
+    except StoreError as exc:
+        hint = " (a running host holds it: replay through it with --id or --control instead)" if exc.code == "locked" else ""
+        raise UserError(exc.message + hint) from None
+    except KeyError:
+        raise UserError(f"no dead letter {args.dead_letter_id!r} in the state store {args.state} (list them with `pdk dead-letters --state {args.state}`)") from None
+    if args.json:
+        _print_json(done)
+    else:
+        print(
+            f"replayed {args.dead_letter_id} as event {done['event_id']}: pending in {args.state} "
+            f"({done['pending']} pending); the next `pdk run --state` delivers it"
+        )
+    return EXIT_OK
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
+    if getattr(args, "state", None):
+        return _replay_offline(args)
     result = _ask(args, {"op": "replay", "id": args.dead_letter_id})
     if args.json:
         _print_json(result)

@@ -126,6 +126,7 @@ def state_banner(store: dict[str, Any]) -> str:
     rec = store.get("recovery") or {}
     if rec.get("pending"):
         line += f"; recovered {rec['pending']} pending events: {rec['requeued']} queued again"
+        line += " after a clean stop" if rec.get("clean_stop") else " with attempt + 1 (the last run did not stop cleanly)"
         if rec.get("dead_lettered"):
             line += f", {rec['dead_lettered']} dead-lettered"
         if rec.get("digest_changed"):
@@ -150,17 +151,25 @@ def store_line(store: dict[str, Any]) -> str:
 def store_lines(store: dict[str, Any]) -> list[str]:
     """A store read with `--state` (no running host)."""
     lines = [f"{store.get('plugin_id')}: state store, {store.get('runs', 0)} runs, last digest {store.get('digest') or '-'}", store_line({**store, "durable": True})]
+    clean = store.get("clean_stop")
+    if clean:
+        lines.append(f"last run: stopped cleanly {_ago(clean.get('at_ms'))}, {clean.get('left_pending', 0)} events left pending (the next start delivers them)")
+    elif store.get("runs"):
+        lines.append("last run: did not stop cleanly (killed, crashed, or still running): its pending events are delivered again with attempt + 1")
     return lines
 
 
 def run_summary(doc: dict[str, Any], seconds: float, signal_name: str | None) -> str:
     c = doc["counters"]
     why = f" on {signal_name}" if signal_name else ""
-    return (
+    line = (
         f"pdk run: {doc['plugin']['id']} {doc['lifecycle']['state']}{why} after {seconds:.1f}s: "
         f"{c['accepted']} accepted, {c['handled']} handled, {c['dead_lettered']} dead-lettered, "
         f"{c['refused_total']} refused, {c['retried']} retried"
     )
+    if c.get("left_pending"):
+        line += f"; {c['left_pending']} left pending in {doc['store']['path']} (the next start delivers them)"
+    return line
 
 
 def state_change(rt: Any, state: str) -> str:
@@ -212,7 +221,8 @@ def status_lines(doc: dict[str, Any]) -> list[str]:
         f"{p['id']} {p['version']} ({p['world']}): {life['state']} since {_ago(life.get('since_ms'))}, {life.get('restarts', 0)} restarts",
         f"queue: {q['depth']}/{q['capacity']} waiting, {q['in_flight']} in flight",
         f"events: {c['accepted']} accepted, {c['handled']} handled, {c['retried']} retried, {c['failed']} failed attempts, "
-        f"{c['dead_lettered']} dead-lettered, {c['refused_total']} refused",
+        f"{c['dead_lettered']} dead-lettered, {c['refused_total']} refused"
+        + (f", {c['left_pending']} left pending by a stop" if c.get("left_pending") else ""),
     ]
     refused = {k: v for k, v in c.get("refused", {}).items() if v}
     if refused:
@@ -232,7 +242,8 @@ def status_lines(doc: dict[str, Any]) -> list[str]:
         rec = store.get("recovery") or {}
         if rec.get("pending"):
             changed = ", accepted by an earlier build (the plugin was rebuilt): delivered to this one" if rec.get("digest_changed") else ""
-            lines.append(f"  recovered at start: {rec['pending']} pending events, {rec['requeued']} queued again, {rec['dead_lettered']} dead-lettered{changed}")
+            how = " (after a clean stop)" if rec.get("clean_stop") else " (with attempt + 1: the last run did not stop cleanly)"
+            lines.append(f"  recovered at start: {rec['pending']} pending events, {rec['requeued']} queued again, {rec['dead_lettered']} dead-lettered{changed}{how}")
         if store.get("last_error"):
             lines.append(f"  store error: {_error(store['last_error'])}")
     if life.get("last_error"):

@@ -272,7 +272,7 @@ def test_sigkill_in_a_webhook_flood_loses_no_accepted_event(sink_dir: Path, runt
     assert (after["pending"], after["handled"], after["dead_letters"], after["runs"]) == (0, len(events), 0, 2)
 
 
-def test_a_stop_during_the_flood_ends_every_accepted_event_and_replay_works_after_restart(
+def test_a_stop_during_the_flood_leaves_the_backlog_pending_and_the_restart_ends_it(
     sink_dir: Path, runtime_dir: Path, tmp_path: Path, run_pdk: Callable[..., Running]
 ) -> None:
     state = tmp_path / "state.sqlite3"
@@ -287,39 +287,31 @@ def test_a_stop_during_the_flood_ends_every_accepted_event_and_replay_works_afte
 
     events, emits = accounting(state)
     assert set(acked) <= set(events)
-    assert {s for s, _, _ in events.values()} <= {"handled", "dead"}
-    dead = {i for i, (s, _, _) in events.items() if s == "dead"}
-    assert dead and {events[i][2] for i in dead} == {"stopping"}  # the drain deadline cut the backlog
+    assert {s for s, _, _ in events.values()} <= {"handled", "pending"}
+    pending = {i for i, (s, _, _) in events.items() if s == "pending"}
+    assert pending  # the drain deadline cut the backlog: left pending, none dead-lettered
     assert all(i in emits for i, (s, _, _) in events.items() if s == "handled")
+    assert not any(i in emits for i in pending)
 
-    # Without a host: the dead letters are in the store.
+    # Without a host: no dead letters, and the store knows the stop was clean.
     done = pdk("dead-letters", "--state", state, "--json", runtime_dir=runtime_dir)
-    assert done.returncode == 0, done.stderr
-    letters = json.loads(done.stdout)
-    assert {letter["event"]["id"] for letter in letters} == dead
-    text = pdk("dead-letters", "--state", state, runtime_dir=runtime_dir).stdout.splitlines()
-    assert len(text) == len(dead) and all(" stopping after " in line for line in text)
+    assert done.returncode == 0 and json.loads(done.stdout) == [], done.stderr
+    seen = json.loads(pdk("status", "--state", state, "--json", runtime_dir=runtime_dir).stdout)
+    assert seen["pending"] == len(pending) and seen["clean_stop"]["left_pending"] == len(pending)
 
-    # After a restart: listed by the host, and replayable.
+    # After a restart: the backlog is delivered, each event once, with attempt 1.
     second = run_pdk(sink_dir, "--dev-grants", "--state", state, "--control", control)
     second.until("press Ctrl-C to stop")
     held = pdk("dead-letters", "--state", state, runtime_dir=runtime_dir)
     assert "is locked by another process" in error_line(held) and "ask it with --id or --control" in error_line(held)
-    done = pdk("dead-letters", "--json", "--control", control, runtime_dir=runtime_dir)
-    listed = json.loads(done.stdout)
-    assert {letter["event"]["id"] for letter in listed} == dead
-    letter = listed[0]
-    replayed = pdk("replay", letter["id"], "--control", control, runtime_dir=runtime_dir)
-    assert replayed.returncode == 0 and replayed.stdout.strip() == f"replayed {letter['id']} as event {letter['event']['id']}"
     doc = wait_drained(control, runtime_dir)
-    assert doc["counters"]["replayed"] == 1 and doc["counters"]["handled"] == 1
-    assert doc["store"]["dead_letters"] == len(dead) - 1
+    assert doc["store"]["recovery"]["requeued"] == len(pending) and doc["counters"]["handled"] == len(pending)
     assert f"store: {state}" in pdk("status", "--control", control, runtime_dir=runtime_dir).stdout
     second.proc.send_signal(signal.SIGINT)
     assert second.proc.wait(timeout=WAIT_S) == 0
     events, emits = accounting(state)
-    assert events[letter["event"]["id"]][:2] == ("handled", 1)
-    assert emits[letter["event"]["id"]][-1] == 1
+    assert {s for s, _, _ in events.values()} == {"handled"}
+    assert {i: emits.get(i) for i in pending} == {i: [1] for i in pending}
 
 
 # ------------------------------------------------------------------------------ faults

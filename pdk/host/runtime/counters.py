@@ -2,11 +2,12 @@
 
 Invariant: every accepted event ends exactly once, handled or dead-lettered, so at
 every moment `accepted == handled + dead_lettered + open` where `open` is what the
-queue holds (waiting, waiting for a retry, in flight); and every refused submit is
-counted under exactly one reason. A replay is a new acceptance of a dead-lettered
+queue holds (waiting, waiting for a retry, in flight) and `left_pending` what stops
+left pending in a durable store (they end in a later run); and every refused submit
+is counted under exactly one reason. A replay is a new acceptance of a dead-lettered
 event (counted in `accepted` and in `replayed`); it ends again, once. So is a
 pending event of an earlier run that a durable store hands back at start (counted
-in `accepted` and in `recovered`).
+in `accepted` and in `recovered`), also one a stop of this runtime left pending.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Counters:
     dead_lettered: int = 0
     replayed: int = 0
     recovered: int = 0  # pending events of an earlier run queued again at start (store.py)
+    left_pending: int = 0  # undrained events a stop left pending in a durable store
 
     def refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
@@ -36,8 +38,8 @@ class Counters:
         return sum(self.refused.values())
 
     def balance(self, open_events: int) -> int:
-        """0 when the invariant holds: accepted - (handled + dead_lettered + open)."""
-        return self.accepted - (self.handled + self.dead_lettered + open_events)
+        """0 when the invariant holds: accepted - (handled + dead_lettered + left_pending + open)."""
+        return self.accepted - (self.handled + self.dead_lettered + self.left_pending + open_events)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,4 +52,5 @@ class Counters:
             "dead_lettered": self.dead_lettered,
             "replayed": self.replayed,
             "recovered": self.recovered,
+            "left_pending": self.left_pending,
         }

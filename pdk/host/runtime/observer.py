@@ -13,7 +13,9 @@ the thread where the change happens (the dispatcher, a source's thread; a
 lifecycle change with the runtime's lock held), so they must not block and must
 not call back into the runtime: queue what you need and act on it elsewhere (as
 `pdk run` does). An observer's exception is swallowed (it cannot stop dispatch).
-All arguments are JSON documents (already bounded and redacted)."""
+All arguments are JSON documents (already bounded and redacted). There is no
+`unobserve`: an observer hears the runtime until it is dropped with it.
+docs/runtime.md ("Watching a runtime live") has a runnable example."""
 
 from __future__ import annotations
 
@@ -31,7 +33,9 @@ class RuntimeObserver:
         """A command of a handler's output was judged (CommandResult.to_json())."""
 
     def connection_changed(self, connection: dict[str, Any]) -> None:
-        """A source's connection changed state or error (its status entry, with `name`)."""
+        """A source's connection changed state or error: its status entry (for the
+        WebSocket driver `ConnectionStats.to_json()`: `connection` (its name), `state`,
+        `url`, `last_error`, ...)."""
 
     def log_record(self, record: dict[str, Any]) -> None:
         """A diagnostics record was added: {"at_ms", "source", "level", "message"}."""

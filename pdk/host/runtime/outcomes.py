@@ -69,6 +69,12 @@ class OutcomeLedger(RuntimeCore):
                 self.store.retrying(event, error)
                 self._queue.defer(event, now + delay)
                 self._counters.retried += 1
+            elif reason == "stopping" and self.store.durable:
+                # Pending for the next start, with the attempt it made counted.
+                self._queue.finish(event)
+                event.attempt += 1
+                self.store.retrying(event, error)
+                self._leave_pending_locked(event, error)
             else:
                 self._queue.finish(event)
                 final = self._dead_letter_locked(event, reason, error, event.attempt)
@@ -85,6 +91,16 @@ class OutcomeLedger(RuntimeCore):
         record["attempts"] = attempts
         self._outcomes.append(record)
         return record
+
+    def _leave_pending_locked(self, event: QueuedEvent, error: dict[str, Any] | None = None) -> None:
+        """A stop of a durable runtime could not deliver `event` (out of the queue
+        now, pending in the store with `event.attempt` its next attempt): the next
+        `start()` queues it again (runtime.py)."""
+        self._to_recover.append(event)
+        self._counters.left_pending += 1
+        record = self._outcome(event, "left_pending", error=error, next_attempt=event.attempt)
+        record["attempts"] = event.attempt - 1  # made so far
+        self._outcomes.append(record)
 
     def _notify(self, records: list[dict[str, Any]]) -> None:
         """Run the outcome callbacks for final records (each counted in `_notifying`

@@ -10,7 +10,10 @@ State. With a durable store (`state=PATH`, see store.py and docs/runtime.md), an
 event is in the store before `submit` (or `replay`) answers `Accepted`: its slot is
 reserved under the lock, the store write (group-committed with concurrent ones)
 happens outside it, then the event enters the queue. The first `start()` queues
-the store's pending events again (`_requeue_recovered`).
+the store's pending events again (`_requeue_recovered`). A stop that cannot drain
+the queue within its deadline leaves the rest pending in the store (counted in
+`counters.left_pending`) for the next start, in this process or the next one; in
+memory, where nothing would survive, it dead-letters them (reason `stopping`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ CORRELATION_ID_MAX_LEN = 128
 STORE_RETRY_AFTER_S = 5.0
 # What a recovered event's pending events go to (status `store.recovery.rule`).
 RECOVERY_RULE = (
-    "pending events are delivered to the code running now, with attempt + 1; "
+    "pending events are delivered to the code running now, with their stored attempt after a clean stop "
+    "(no delivery was under way), attempt + 1 after a crash or kill (one may have been); "
     "those its manifest no longer accepts are dead-lettered (permanent_error)"
 )
 
@@ -65,7 +69,7 @@ class ServiceRuntime(Dispatcher):
             with self._cv:
                 if self._lifecycle.state in ACCEPTING:
                     return self._snapshot_locked()
-            if self._recovery is None and self.store.durable:
+            if self.store.durable:
                 self._requeue_recovered()
             with self._cv:
                 self._lifecycle.enter("starting")
@@ -141,9 +145,13 @@ class ServiceRuntime(Dispatcher):
 
     def stop(self, drain_deadline_s: float = STOP_DRAIN_DEADLINE_S) -> dict[str, Any]:
         """Stop intake, keep dispatching until the queue is empty or the deadline
-        passed, dead-letter the rest with reason `stopping`, call the `stop` export
-        and end the dispatcher. The event in flight at the deadline finishes (its
-        call deadline bounds it). A failed runtime stays `failed`. Returns status."""
+        passed, call the `stop` export and end the dispatcher. The event in flight at
+        the deadline finishes (its call deadline bounds it); one whose retry would
+        fall after the deadline is not retried now. What is left: with a durable
+        store, pending in the store for the next start (`counters.left_pending`; the
+        store marks the stop clean, so their attempts stay exact); in memory,
+        dead-lettered with reason `stopping`. A failed runtime stays `failed`.
+        Returns status."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("stop() cannot be called from the dispatcher thread (e.g. from an outcome callback)")
         with self._control:
@@ -159,8 +167,14 @@ class ServiceRuntime(Dispatcher):
             if thread is not None:
                 thread.join()
                 self._thread = None
+            with self._lock:
+                clean = self._lifecycle.state == "stopped"
+                left = len(self._to_recover)
             try:
-                self.store.flush()  # the completions of the drain are written before stop returns
+                if clean:
+                    self.store.stopped(left)  # the drain's completions, then the clean-stop mark
+                else:
+                    self.store.flush()  # the completions of the drain are written before stop returns
             except StoreError:
                 pass  # shown in status (`store.last_error`)
             return self.status()
@@ -267,20 +281,22 @@ class ServiceRuntime(Dispatcher):
         self._observe("connection_changed", connection)
 
     def _land(self, event: QueuedEvent, *, replayed: bool = False) -> None:
-        """A stored event takes its reserved slot. When a stop or a failure drained
-        the queue while it was being written, it is dead-lettered at once instead
-        (it was accepted: it must end)."""
+        """A stored event takes its reserved slot. When a stop drained the queue
+        while it was being written, it is left pending for the next start instead;
+        after a failure, it is dead-lettered at once (it was accepted: it must end)."""
         records: list[dict[str, Any]] = []
         with self._cv:
             self._counters.accepted += 1
             if replayed:
                 self._counters.replayed += 1
             state = self._lifecycle.state
-            if state in ("stopped", "failed") or self._busy == "stop":
+            if state == "failed":
                 self._queue.unreserve(event.ingress)
-                reason = "failed" if state == "failed" else "stopping"
-                error = {"code": "failed", "message": "the runtime stopped before the event was delivered", "retryable": True}
-                records.append(self._dead_letter_locked(event, reason, error, event.attempt - 1))
+                error = {"code": "failed", "message": "the runtime failed before the event was delivered", "retryable": True}
+                records.append(self._dead_letter_locked(event, "failed", error, event.attempt - 1))
+            elif state == "stopped" or self._busy == "stop":
+                self._queue.unreserve(event.ingress)
+                self._leave_pending_locked(event)  # stored (durable): the next start delivers it
             else:
                 self._queue.put(event, reserved=True)
             self._cv.notify_all()
@@ -288,20 +304,28 @@ class ServiceRuntime(Dispatcher):
             self._notify(records)
 
     def _requeue_recovered(self) -> None:
-        """Queue the store's pending events of an earlier run again, once, before the
-        first start: same event id, `attempt + 1` (the store cannot know whether a
-        delivery was under way when the host died). The rule when the plugin was
+        """Queue the pending events again at every start of a durable runtime: those
+        of an earlier run at the first start, those a stop of this runtime left
+        pending at a later one. Same event id; the stored attempt after a clean stop
+        (`Recovered.clean_stop`, or an earlier stop in this process: no delivery was
+        under way), else `attempt + 1` (the store cannot know whether a delivery was
+        under way when the host died). The store's clean-stop mark is removed
+        (`requeued`) even when nothing is pending. The rule when the plugin was
         rebuilt in between is `RECOVERY_RULE`: they go to the code running now, and
         those its manifest no longer accepts (ingress or kind gone, payload against
         the new schema) are dead-lettered; so is an event pending through more than
         `MAX_ATTEMPTS_MAX` restarts (a crash loop). Raises `StoreError`."""
-        pending, self._to_recover = self._to_recover, []
+        with self._lock:
+            pending, self._to_recover = self._to_recover, []
         rec = self._recovered_from
+        first = self._recovery is None
+        exact = not first or rec.clean_stop is not None
         digest = self.plugin.digest
         deliver: list[QueuedEvent] = []
         reject: list[tuple[QueuedEvent, str, dict[str, Any]]] = []
         for event in pending:
-            event.attempt += 1
+            if not exact:
+                event.attempt += 1
             event.not_before = 0.0
             checked = self.intake.check(event.ingress, event.kind, event.payload, event.source, any_source=True)
             if isinstance(checked, Refused):
@@ -312,9 +336,15 @@ class ServiceRuntime(Dispatcher):
                 reject.append((event, "retries_exhausted", {"code": "failed", "message": message, "retryable": False}))
             else:
                 deliver.append(event)
-        if pending:
+        try:
             self.store.requeued(pending)
-        accepted_by = Counter(rec.accepted_by.get(e.id) or "unknown" for e in pending)
+        except StoreError:
+            for event in pending if not exact else []:
+                event.attempt -= 1
+            with self._lock:
+                self._to_recover = pending + self._to_recover  # still pending: a later start tries again
+            raise
+        accepted_by = Counter((rec.accepted_by.get(e.id) if first else digest) or "unknown" for e in pending)
         records: list[dict[str, Any]] = []
         with self._cv:
             for event in deliver:
@@ -323,9 +353,11 @@ class ServiceRuntime(Dispatcher):
             self._counters.recovered += len(pending)
             for event, reason, error in reject:
                 records.append(self._dead_letter_locked(event, reason, error, event.attempt - 1))
+            previous = rec.previous_digest if first else digest
             self._recovery = {
-                "previous_digest": rec.previous_digest,
-                "digest_changed": rec.previous_digest is not None and rec.previous_digest != digest,
+                "previous_digest": previous,
+                "digest_changed": previous is not None and previous != digest,
+                "clean_stop": exact,
                 "pending": len(pending),
                 "requeued": len(deliver),
                 "dead_lettered": len(reject),

@@ -17,7 +17,8 @@ however long the runtime runs (every list in it is a ring or fixed-size).
       "queue": {"depth", "capacity", "in_flight",   # depth: waiting incl. retry waits
                 "by_ingress": {name: {"held", "capacity", "max_attempts", "retry_backoff_ms"}}},
       "counters": {"accepted", "refused": {reason: n}, "refused_total", "handled",
-                   "retried", "failed", "dead_lettered", "replayed"},
+                   "retried", "failed", "dead_lettered", "replayed", "recovered",
+                   "left_pending"},             # left_pending: what stops left in a durable store
       "commands": {"by_result": {result: n}, "recent": [command result]},  # ring of 64
       "plugin_status": null | {"healthy", "data", "source", "at_ms", "status_age_s"},
       "sources": {name: {...}},                     # filled by the host's event sources
@@ -28,14 +29,16 @@ however long the runtime runs (every list in it is a ring or fixed-size).
                 "dropped": {"handled_pruned", "dead_letters", "emitted"},
                 "writes": null | {"batches", "operations", "largest_batch", "queued"},
                 "last_error": null | {"code", "message", "path", "at_ms", "operations_lost"},
-                "recovery": null | {"previous_digest", "digest_changed", "pending",
+                "recovery": null | {"previous_digest", "digest_changed", "clean_stop", "pending",
                                     "requeued", "dead_lettered", "accepted_by": {digest: n}, "rule"}}
     }
 
 `plugin_status.source` says where the plugin's own status came from: `start`,
 `status_export` (read between two dispatches, never while an event is handled),
 `status_update` (a command) or `stop`. Invariant, readable from the document:
-`counters.accepted == counters.handled + counters.dead_lettered + queue.depth + queue.in_flight`.
+`counters.accepted == counters.handled + counters.dead_lettered + counters.left_pending
++ queue.depth + queue.in_flight` (an event a stop left pending is accepted again, as
+`recovered`, by the next start).
 """
 
 from __future__ import annotations

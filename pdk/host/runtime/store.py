@@ -16,6 +16,11 @@ event, the digest of the last run). Two variants share one interface
 - `MemoryStore` (`":memory:"`): nothing outlives the process (today's behaviour);
   the same counts and caps, for tests and `pdk send`.
 
+A clean stop of a durable runtime leaves what it could not drain pending in the
+store (`stopped` marks the attempts exact); the next start queues it again
+(`requeued`). `inspect_store` and `replay_offline` read and change a store without
+a running host.
+
 `open_store(path, plugin_id, digest)` picks the variant. Faults are typed
 `StoreError`s; a store is never reset or rewritten to get past one. Durability
 policy and bounds: docs/runtime.md ("State store").
@@ -30,7 +35,7 @@ from typing import Any
 from .dead_letters import DeadLetter
 from .model import QueuedEvent
 from .store_model import MEMORY, STORE_ERROR_CODES, SYNC_MODES, Recovered, StateStore, StoreError, Tally
-from .store_sqlite import SqliteStore, inspect_store
+from .store_sqlite import SqliteStore, inspect_store, replay_offline
 
 STATE_FILE_NAME = "state.sqlite3"
 
@@ -47,6 +52,7 @@ __all__ = [
     "default_state_path",
     "inspect_store",
     "open_store",
+    "replay_offline",
 ]
 
 
@@ -86,6 +92,9 @@ class MemoryStore:
         self.tally.pending += 1
 
     def requeued(self, events: list[QueuedEvent]) -> None:
+        self._check_open()
+
+    def stopped(self, left_pending: int) -> None:
         self._check_open()
 
     def retrying(self, event: QueuedEvent, error: dict[str, Any] | None) -> None:

@@ -92,7 +92,10 @@ class Recovered:
     stored (the attempt of their next delivery as far as the store knew);
     `accepted_by`: per pending event id, the digest of the package that accepted it;
     `dead_letters` and `emitted`: oldest first; `previous_digest`: the digest of the
-    last run (None for a new store); `runs`: how often the store was opened before."""
+    last run (None for a new store); `runs`: how often the store was opened before;
+    `clean_stop`: `{"at_ms", "left_pending"}` when the last run stopped cleanly (no
+    delivery was under way, so every pending event's `attempt` is exact), None after
+    a crash or a kill (or for a new store)."""
 
     pending: list[QueuedEvent] = field(default_factory=list)
     accepted_by: dict[str, str | None] = field(default_factory=dict)
@@ -100,13 +103,15 @@ class Recovered:
     emitted: list[dict[str, Any]] = field(default_factory=list)
     previous_digest: str | None = None
     runs: int = 0
+    clean_stop: dict[str, Any] | None = None
 
 
 class StateStore(Protocol):
     """The interface the runtime uses; `MemoryStore` and `SqliteStore` implement it.
 
     Durable when they return (or raise `StoreError`): `accept`, `replayed`,
-    `requeued`, `flush`. Lazy (queued for the next batch; never raise; a failed
+    `requeued` (also clears the clean-stop mark: deliveries are under way again),
+    `stopped` (everything queued so far, then the clean-stop mark), `flush`. Lazy (queued for the next batch; never raise; a failed
     batch shows in `stats()["last_error"]`): `retrying`, `handled`,
     `dead_lettered`, `emitted`."""
 
@@ -118,6 +123,7 @@ class StateStore(Protocol):
     def accept(self, event: QueuedEvent) -> None: ...
     def replayed(self, letter: DeadLetter, event: QueuedEvent) -> None: ...
     def requeued(self, events: list[QueuedEvent]) -> None: ...
+    def stopped(self, left_pending: int) -> None: ...
     def retrying(self, event: QueuedEvent, error: dict[str, Any] | None) -> None: ...
     def handled(self, event: QueuedEvent) -> None: ...
     def dead_lettered(self, letter: DeadLetter) -> None: ...

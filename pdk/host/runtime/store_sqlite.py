@@ -3,9 +3,13 @@
 Layout (schema `yoi.runtime.state/1`):
 
 - `meta(key, value)`: `schema`, `plugin_id`, `created_at_ms`, `digest` (of the
-  last run), `runs`, `dropped` (JSON: what the caps pushed out, ever).
+  last run), `runs`, `dropped` (JSON: what the caps pushed out, ever), and
+  `clean_stop` (JSON `{"at_ms", "left_pending"}`) while the last run's clean stop
+  is the last thing that happened to the pending events: written by `stopped`,
+  removed by `requeued` (the next start). With it, every pending row's `attempt`
+  is exact (no delivery was under way); without it, one may have been.
 - `events`: one row per accepted event id, `state` `pending` -> `handled` | `dead`
-  (a replay turns `dead` back into `pending`). A pending or dead row keeps the
+  (a replay turns `dead` back into `pending`, also offline: `replay_offline`). A pending or dead row keeps the
   payload; a handled row drops it (ids, attempts and times stay, for accounting).
   `digest` is the package digest that accepted the event; `attempt` the attempt of
   its next delivery as far as the store knows; `dl_*` the dead letter.
@@ -229,9 +233,18 @@ def _size_bytes(path: Path) -> int:
     return total
 
 
+def _clean_stop(meta: dict[str, str]) -> dict[str, Any] | None:
+    raw = meta.get("clean_stop")
+    if not raw:
+        return None
+    doc = json.loads(raw)
+    return {"at_ms": int(doc["at_ms"]), "left_pending": int(doc["left_pending"])}
+
+
 def inspect_store(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a store without a running host and without writing to it: its metadata,
-    counts, size and dead letters. Raises `StoreError` (`locked` while a host holds it)."""
+    counts, size, how the last run stopped (`clean_stop`, None after a crash) and
+    dead letters. Raises `StoreError` (`locked` while a host holds it)."""
     p = Path(path)
     if not p.is_file():
         raise StoreError("io", f"no state store at {p}", str(p))
@@ -241,10 +254,13 @@ def inspect_store(path: str | os.PathLike[str]) -> dict[str, Any]:
             meta = _validate(conn, p, None)
             tally = _counts(conn, meta)
             letters = _dead_letters(conn)
+            clean_stop = _clean_stop(meta)
         finally:
             conn.close()
     except (sqlite3.Error, OSError) as exc:
         raise classify(exc, p, "reading") from None
+    except (ValueError, KeyError, TypeError) as exc:  # undecodable rows or metadata
+        raise StoreError("corrupt", f"the state store {p} holds rows this host cannot read ({exc}); it was left as it is", str(p)) from None
     return {
         "path": str(p),
         "plugin_id": meta.get("plugin_id"),
@@ -252,8 +268,54 @@ def inspect_store(path: str | os.PathLike[str]) -> dict[str, Any]:
         "runs": int(meta.get("runs", "0")),
         "size_bytes": _size_bytes(p),
         **tally.to_json(),
+        "clean_stop": clean_stop,
         "dead_letter_list": [letter.to_json() for letter in letters],
     }
+
+
+def replay_offline(path: str | os.PathLike[str], dead_letter_id: str) -> dict[str, Any]:
+    """Turn one dead letter of a store back into a pending event, without a running
+    host: the next host on the store delivers it (same event id, attempt 1, or 2 when
+    the last run did not stop cleanly, as every pending event then; `replay_of` is
+    the letter's id). The event takes a new place at the end of the acceptance order,
+    as an online replay does. Raises `StoreError` (`locked` while a host holds the
+    store); KeyError for an id that is not a dead letter of the store."""
+    p = Path(path)
+    if not p.is_file():
+        raise StoreError("io", f"no state store at {p}", str(p))
+    try:
+        check = _read_only_connection(p)
+        try:
+            _validate(check, p, None)
+        finally:
+            check.close()
+        os.close(os.open(p, os.O_RDWR))  # PermissionError: read-only (SQLite would say "disk I/O error")
+        conn = sqlite3.connect(str(p), timeout=STATE_LOCK_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")  # `locked` while a host holds the store
+            try:
+                row = conn.execute("SELECT id FROM events WHERE state = 'dead' AND dl_id = ?", (dead_letter_id,)).fetchone()
+                if row is None:
+                    raise KeyError(dead_letter_id)
+                conn.execute(
+                    "UPDATE events SET seq = (SELECT max(seq) + 1 FROM events), state = 'pending', attempt = 1, last_error = NULL,"
+                    " replay_of = dl_id, accepted_at_ms = ?, ended_seq = NULL, ended_at_ms = NULL, dl_id = NULL, dl_reason = NULL,"
+                    " dl_attempts = NULL WHERE dl_id = ? AND state = 'dead'",
+                    (_now_ms(), dead_letter_id),
+                )
+                (pending,) = conn.execute("SELECT count(*) FROM events WHERE state = 'pending'").fetchone()
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError) as exc:
+        raise classify(exc, p, "writing") from None
+    return {"replayed": dead_letter_id, "event_id": str(row[0]), "pending": int(pending)}
 
 
 # ============================================================================ writer
@@ -267,8 +329,8 @@ class _Waiter:
         self.error: StoreError | None = None
 
 
-# An operation: (kind, args, waiter or None). Kinds: accept, replay, requeue, retry,
-# handled, dead, emit, flush.
+# An operation: (kind, args, waiter or None). Kinds: accept, replay, requeue, stopped,
+# retry, handled, dead, emit, flush.
 _Op = tuple[str, tuple[Any, ...], "_Waiter | None"]
 
 
@@ -350,16 +412,16 @@ class SqliteStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except (sqlite3.Error, OSError, StoreError, ValueError) as exc:
+        except (sqlite3.Error, OSError, StoreError, ValueError, KeyError, TypeError) as exc:
             conn.close()
-            if isinstance(exc, ValueError):  # undecodable rows
+            if isinstance(exc, (ValueError, KeyError, TypeError)):  # undecodable rows or metadata
                 raise StoreError("corrupt", f"the state store {path} holds rows this host cannot read ({exc}); it was left as it is", str(path)) from None
             raise classify(exc, path, "opening") from None
         return conn, recovered, tally, int(ended_seq)
 
     @staticmethod
     def _load(conn: sqlite3.Connection, meta: dict[str, str]) -> Recovered:
-        recovered = Recovered(previous_digest=meta.get("digest") or None, runs=int(meta.get("runs", "0")))
+        recovered = Recovered(previous_digest=meta.get("digest") or None, runs=int(meta.get("runs", "0")), clean_stop=_clean_stop(meta))
         for row in conn.execute(f"SELECT {_EVENT_COLUMNS}, digest FROM events WHERE state = 'pending' ORDER BY seq"):
             event = _event_from_row(row[:12])
             recovered.pending.append(event)
@@ -386,7 +448,14 @@ class SqliteStore:
         self._wait(self._queue("replay", args, True))
 
     def requeued(self, events: list[QueuedEvent]) -> None:
+        """The attempts of the pending events a start queued again; also removes the
+        clean-stop mark (called by every start of a durable runtime, even with none)."""
         self._wait(self._queue("requeue", tuple((e.attempt, e.id) for e in events), True))
+
+    def stopped(self, left_pending: int) -> None:
+        """A clean stop: everything queued so far is written, then the clean-stop
+        mark (the pending events' attempts are exact; see the module docstring)."""
+        self._wait(self._queue("stopped", (json.dumps({"at_ms": _now_ms(), "left_pending": left_pending}),), True))
 
     def retrying(self, event: QueuedEvent, error: dict[str, Any] | None) -> None:
         self._queue("retry", (event.attempt, _error_json(error), event.id), False)
@@ -546,6 +615,9 @@ class SqliteStore:
             tally.pending += 1
         elif kind == "requeue":
             conn.executemany("UPDATE events SET attempt = ? WHERE id = ? AND state = 'pending'", args)
+            conn.execute("DELETE FROM meta WHERE key = 'clean_stop'")
+        elif kind == "stopped":
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('clean_stop', ?)", args)
         elif kind == "retry":
             conn.execute("UPDATE events SET attempt = ?, last_error = ? WHERE id = ? AND state = 'pending'", args)
         elif kind == "handled":

@@ -146,9 +146,16 @@ class Supervisor(OutcomeLedger):
         self._notify(records)
 
     def _finish_stop(self) -> None:
+        """The drain is over (queue empty or deadline passed): what is left is pending
+        in a durable store for the next start (`_leave_pending_locked`), or, in
+        memory where nothing would survive, dead-lettered with reason `stopping`."""
         with self._cv:
-            error = {"code": "failed", "message": "the runtime stopped before the event was delivered", "retryable": True}
-            records = self._drain_locked("stopping", error)
+            if self.store.durable:
+                self._leave_queue_pending_locked()
+                records: list[dict[str, Any]] = []
+            else:
+                error = {"code": "failed", "message": "the runtime stopped before the event was delivered", "retryable": True}
+                records = self._drain_locked("stopping", error)
         self._notify(records)
         if self.guest.has_lifecycle:
             stop_error: dict[str, Any] | None = None
@@ -171,6 +178,19 @@ class Supervisor(OutcomeLedger):
             self._stop_requested = False
             self._busy = None
             self._cv.notify_all()
+
+    def _leave_queue_pending_locked(self) -> None:
+        """Take everything the queue holds out, pending in the store: a waiting event
+        keeps its next attempt (a retry's was written when it was scheduled); a stray
+        one in flight (none at a normal stop) counts its attempt as made."""
+        stray = self._queue.in_flight
+        if stray is not None:
+            self._queue.finish(stray)
+            stray.attempt += 1
+            self.store.retrying(stray, stray.errors[-1] if stray.errors else None)
+            self._leave_pending_locked(stray)
+        for event in self._queue.drain():
+            self._leave_pending_locked(event)
 
     def _sync_recycles(self, own_fault: bool) -> bool:
         """After a call of ours: True when an instance was also recycled by someone

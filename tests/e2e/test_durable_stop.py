@@ -1,0 +1,268 @@
+"""A stop that cannot drain, as a user meets it: `pdk run --state FILE --http-port N`
+as a real subprocess, jobs accepted over loopback HTTP faster than the plugin handles
+them, SIGTERM before they drain, a restart on the same store.
+
+The promise checked: nothing accepted is lost across a normal restart. The stop
+leaves the undrained events pending in the store (none dead-lettered), says how many
+in its summary, and the next run delivers them: every event answered 202 ends
+handled exactly once (one `job.done` emit per event id, with attempt 1: a clean stop
+knows no delivery was under way). `pdk replay ID --state FILE` turns a dead letter
+back into a pending event without a running host; the next run delivers it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+# A deadline for a line or state that never comes (a failure), not a timing expectation.
+WAIT_S = 90.0
+JOBS = 40
+# Each job spins this long: the 40 take ~8 s of plugin time, far beyond the drain
+# deadline below, so the stop always finds a backlog (the test asserts it did).
+SPIN_MS = 200
+
+
+@pytest.fixture(scope="module")
+def sink_dir(built_plugin: Callable[[str], Path]) -> Path:
+    return built_plugin("durable-sink")
+
+
+@pytest.fixture
+def socket_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="pdk-dstop-"))  # short: Unix socket paths
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def env_for(socket_dir: Path) -> dict[str, str]:
+    return {**os.environ, "PDK_DEBUG": "", "YOI_PDK_RUNTIME_DIR": str(socket_dir)}
+
+
+def pdk(*args: str | Path, socket_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pdk.cli", *map(str, args)], capture_output=True, text=True, env=env_for(socket_dir), timeout=300)
+
+
+class Host:
+    """A `pdk run` subprocess whose stdout is read line by line by a thread (a copy of
+    the helper in test_durable_state, kept here while that one is being shared)."""
+
+    def __init__(self, *args: str | Path, socket_dir: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pdk.cli", "run", *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env_for(socket_dir),
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def until(self, prefix: str) -> str:
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            assert line is not None, f"pdk run ended before {prefix!r}: {self.seen} {self.proc.stderr.read() if self.proc.stderr else ''}"
+            self.seen.append(line)
+            if line.startswith(prefix):
+                return line
+
+    def port(self) -> int:
+        return int(self.until("http: listening on").rsplit(":", 1)[1].strip("/"))
+
+    def rest(self) -> list[str]:
+        out = []
+        while (line := self.lines.get(timeout=WAIT_S)) is not None:
+            out.append(line)
+        return out
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def run_host(socket_dir: Path) -> Iterator[Callable[..., Host]]:
+    started: list[Host] = []
+
+    def _run(*args: str | Path) -> Host:
+        h = Host(*args, socket_dir=socket_dir)
+        started.append(h)
+        return h
+
+    yield _run
+    for h in started:
+        h.kill()
+
+
+def post_jobs(port: int, bodies: list[dict[str, Any]]) -> list[str]:
+    """POST each job on one keep-alive connection; the event ids of the 202s."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT_S)
+    ids = []
+    try:
+        for body in bodies:
+            conn.request("POST", "/jobs", body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            doc = json.loads(resp.read() or b"{}")
+            assert resp.status == 202, (resp.status, doc)
+            ids.append(doc["event_id"])
+    finally:
+        conn.close()
+    return ids
+
+
+def status_of(control: Path, socket_dir: Path) -> dict[str, Any]:
+    done = pdk("status", "--json", "--control", control, socket_dir=socket_dir)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def wait_drained(control: Path, socket_dir: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        doc = status_of(control, socket_dir)
+        if doc["store"]["pending"] == 0 and doc["queue"]["depth"] == 0 and doc["queue"]["in_flight"] == 0:
+            return doc
+        assert time.monotonic() < deadline, doc["store"]
+        time.sleep(0.2)
+
+
+def accounting(path: Path) -> tuple[dict[str, tuple[str, int, str | None]], dict[str, list[int]]]:
+    """The store's final word: per event id (state, attempt, dead-letter reason), and
+    per event id the attempts of its `job.done` emits."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        events = {i: (s, a, r) for i, s, a, r in conn.execute("SELECT id, state, attempt, dl_reason FROM events")}
+        emits: dict[str, list[int]] = defaultdict(list)
+        for (record,) in conn.execute("SELECT record FROM emitted ORDER BY seq"):
+            doc = json.loads(record)
+            if doc["topic"] == "job.done":
+                emits[doc["event_id"]].append(doc["data"]["attempt"])
+    finally:
+        conn.close()
+    return events, dict(emits)
+
+
+def store_of(state: Path, socket_dir: Path) -> dict[str, Any]:
+    done = pdk("status", "--state", state, "--json", socket_dir=socket_dir)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_sigterm_leaves_undrained_events_pending_and_the_restart_handles_each_once(
+    sink_dir: Path, socket_dir: Path, tmp_path: Path, run_host: Callable[..., Host]
+) -> None:
+    state = tmp_path / "state.sqlite3"
+    control = socket_dir / "sink.sock"
+    first = run_host(sink_dir, "--dev-grants", "--state", state, "--control", control, "--http-port", "0", "--drain-deadline", "0.1")
+    port = first.port()
+    first.until("press Ctrl-C to stop")
+    acked = post_jobs(port, [{"n": n, "spin_ms": SPIN_MS} for n in range(JOBS)])
+    assert len(set(acked)) == JOBS
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.proc.wait(timeout=WAIT_S) == 0
+    rest = first.rest()
+    summary = rest[-1]
+    match = re.search(r"(\d+) handled, (\d+) dead-lettered, .*; (\d+) left pending in (.+) \(the next start delivers them\)$", summary)
+    assert summary.startswith("pdk run: durable-sink stopped on SIGTERM after ") and match, rest
+    handled, dead, left = int(match[1]), int(match[2]), int(match[3])
+    assert dead == 0 and left >= 1 and handled + left == JOBS and match[4] == str(state)
+
+    # The store, read without a host: the undrained events are pending, none dead,
+    # and the stop was clean.
+    before = store_of(state, socket_dir)
+    assert (before["pending"], before["dead_letters"], before["handled"]) == (left, 0, handled)
+    assert before["clean_stop"]["left_pending"] == left
+    text = pdk("status", "--state", state, socket_dir=socket_dir).stdout
+    assert f"{left} events left pending (the next start delivers them)" in text
+    events, emits = accounting(state)
+    pending = {i for i, (s, _, _) in events.items() if s == "pending"}
+    assert len(pending) == left and pending <= set(acked)
+    assert {events[i][1] for i in pending} == {1}  # never delivered: their next attempt is the first
+
+    # The restart delivers them, each once, with attempt 1.
+    second = run_host(sink_dir, "--dev-grants", "--state", state, "--control", control)
+    banner = second.until("state: ")
+    assert banner == f"state: {state} (synchronous=normal); recovered {left} pending events: {left} queued again after a clean stop"
+    second.until("press Ctrl-C to stop")
+    doc = wait_drained(control, socket_dir)
+    rec = doc["store"]["recovery"]
+    assert (rec["pending"], rec["requeued"], rec["dead_lettered"], rec["clean_stop"]) == (left, left, 0, True)
+    c = doc["counters"]
+    assert (c["accepted"], c["recovered"], c["handled"], c["dead_lettered"], c["left_pending"]) == (left, left, left, 0, 0)
+    second.proc.send_signal(signal.SIGTERM)
+    assert second.proc.wait(timeout=WAIT_S) == 0
+    assert "left pending" not in second.rest()[-1]
+
+    events, emits = accounting(state)
+    assert set(events) == set(acked)
+    assert {s for s, _, _ in events.values()} == {"handled"}
+    assert {i: (events[i][1], emits.get(i)) for i in acked} == {i: (1, [1]) for i in acked}  # exactly once, attempt 1
+    after = store_of(state, socket_dir)
+    assert (after["pending"], after["handled"], after["dead_letters"], after["runs"]) == (0, JOBS, 0, 2)
+    assert after["clean_stop"]["left_pending"] == 0
+
+
+def test_replay_with_state_makes_a_dead_letter_pending_for_the_next_run(
+    sink_dir: Path, socket_dir: Path, tmp_path: Path, run_host: Callable[..., Host]
+) -> None:
+    state = tmp_path / "state.sqlite3"
+    control = socket_dir / "sink.sock"
+    first = run_host(sink_dir, "--dev-grants", "--state", state, "--control", control)
+    port = first.port()
+    first.until("press Ctrl-C to stop")
+    (failed,) = post_jobs(port, [{"n": 1, "fail": True}])
+    first.until(f"event {failed} ")  # its outcome line: dead-lettered (permanent_error)
+    first.proc.send_signal(signal.SIGINT)
+    assert first.proc.wait(timeout=WAIT_S) == 0
+
+    done = pdk("dead-letters", "--state", state, "--json", socket_dir=socket_dir)
+    (letter,) = json.loads(done.stdout)
+    assert letter["event"]["id"] == failed and letter["reason"] == "permanent_error"
+    unknown = pdk("replay", "dl-nope", "--state", state, socket_dir=socket_dir)
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+    assert f"no dead letter 'dl-nope' in the state store {state}" in unknown.stderr
+    done = pdk("replay", letter["id"], "--state", state, socket_dir=socket_dir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"replayed {letter['id']} as event {failed}: pending in {state} (1 pending); the next `pdk run --state` delivers it"
+    seen = store_of(state, socket_dir)
+    assert (seen["pending"], seen["dead_letters"]) == (1, 0)
+
+    second = run_host(sink_dir, "--dev-grants", "--state", state, "--control", control)
+    assert second.until("state: ").endswith("recovered 1 pending events: 1 queued again after a clean stop")
+    second.until("press Ctrl-C to stop")
+    held = pdk("replay", letter["id"], "--state", state, socket_dir=socket_dir)  # a running host holds the store
+    assert held.returncode == 1 and "is locked by another process" in held.stderr and "replay through it with --id or --control" in held.stderr
+    doc = wait_drained(control, socket_dir)
+    assert doc["counters"]["recovered"] == 1
+    (again,) = json.loads(pdk("dead-letters", "--json", "--control", control, socket_dir=socket_dir).stdout)
+    # Delivered again (the job fails again by design): a new letter naming the old one.
+    assert again["event"]["id"] == failed and again["replay_of"] == letter["id"] and again["attempts"] == 1
+    second.proc.send_signal(signal.SIGINT)
+    assert second.proc.wait(timeout=WAIT_S) == 0
