@@ -155,7 +155,7 @@ def store_lines(store: dict[str, Any]) -> list[str]:
     if clean:
         lines.append(f"last run: stopped cleanly {_ago(clean.get('at_ms'))}, {clean.get('left_pending', 0)} events left pending (the next start delivers them)")
     elif store.get("runs"):
-        lines.append("last run: did not stop cleanly (killed, crashed, or still running): its pending events are delivered again with attempt + 1")
+        lines.append("last run: did not stop cleanly (killed or crashed): its pending events are delivered again with attempt + 1")
     return lines
 
 
