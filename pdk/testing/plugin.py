@@ -31,6 +31,24 @@ End-to-end tests (real componentize-py build, real wasmtime):
   handshakes and messages, echoes messages back, and can `.send(...)` to or
   `.close_clients()` every client.
 
+The fast loop, `pytest --pdk-dev`: `load_plugin` and `service_runtime` run each
+plugin on `pdk dev`'s runner instead of a real build. The runner (one component per
+PDK, componentize-py and dependency set, built once and cached beside the compile
+cache) runs the plugin's sources handed to it at load time, so an edit costs what
+`pdk build` checks without componentize-py (syntax, imports, introspection, handler
+checks, plugin.toml's [[tools]] synced; ~0.3 s) plus a fresh instance, instead of a
+componentize-py build and a compile. Per plugin directory, the checks run once per
+session; every load is a fresh instance under the plugin's manifest, grants and limits
+that imports the sources before the host adopts it: if that import fails the test
+fails with the error (file:line), and if only a real build can run the plugin (a
+module the runner did not preload) the terminal says so once and those loads use a
+real build. `build_plugin` still runs `pdk build` (a test that asks for it wants the
+component on disk). The digest of a plugin loaded this way hashes plugin.toml and the
+sources, not a component (grants pinned to a built component's digest do not match),
+and the runner preloads the whole standard library (docs/dev.md lists where it and a
+real build can differ): plain `pytest` stays the truth before `pdk pack`. Without
+`--pdk-dev`, nothing changes.
+
 Example:
 
     PLUGIN = Path(__file__).resolve().parents[1]
@@ -53,6 +71,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
 
+from ._dev_mode import OPTION, DevLoads
 from .fake_host import FakeHost
 
 if TYPE_CHECKING:
@@ -60,6 +79,23 @@ if TYPE_CHECKING:
 
     from .http_server import HttpTestServer
     from .websocket_server import WebSocketTestServer
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("yoi-pdk")
+    group.addoption(
+        OPTION,
+        action="store_true",
+        dest="pdk_dev",
+        help="load plugins on pdk dev's runner instead of a real build (the fast loop; "
+        "plain pytest stays the truth before pdk pack)",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if config.getoption("pdk_dev", False):
+        return f"yoi-pdk: {OPTION}: plugins run on the dev runner, not a real build (run plain pytest before pdk pack)"
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -95,8 +131,16 @@ def build_plugin(pytestconfig: pytest.Config) -> Callable[[str | Path], Path]:
 
 
 @pytest.fixture(scope="session")
-def load_plugin(pdk_host: Host, build_plugin: Callable[[str | Path], Path]) -> Callable[..., LoadedPlugin]:
+def load_plugin(pytestconfig: pytest.Config, pdk_host: Host, build_plugin: Callable[[str | Path], Path]) -> Callable[..., LoadedPlugin]:
+    from ._progress import pytest_note, pytest_progress
+
+    dev = DevLoads(pdk_host, pytest_progress(pytestconfig), pytest_note(pytestconfig)) if pytestconfig.getoption("pdk_dev", False) else None
+
     def _load(path: str | Path, grants: GrantsFile | str | Path | None = None) -> LoadedPlugin:
+        if dev is not None:
+            plugin = dev.load(Path(path).resolve(), grants)
+            if plugin is not None:
+                return plugin
         directory = build_plugin(path)
         if grants is None:
             return pdk_host.load(directory, dev_grants=True)

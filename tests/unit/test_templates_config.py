@@ -52,7 +52,10 @@ def test_the_changelog_lists_every_version_pdk_upgrade_knows_newest_first() -> N
 
 # The released trees are what `pdk upgrade` re-renders a project from: byte for byte
 # what was released. Add a version here when freezing it; never change a digest.
-FROZEN = {"1.0.0": "b34156249e207cae69b2d3d05c0a74569e09665ed74606f20304337fb7ca7ac4"}
+FROZEN = {
+    "1.0.0": "b34156249e207cae69b2d3d05c0a74569e09665ed74606f20304337fb7ca7ac4",
+    "1.1.0": "f37257b26e751150b6f68253f7b6700bd2b92a566b5d2d0fd6530f13f090f804",
+}
 
 
 def tree_digest(root: Path) -> str:
