@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import queue
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
+from _pdk_run import PdkRun, env_for
 
 from pdk.cli._runtime_cmds import SEND_NO_CONNECTIONS
 
@@ -57,20 +53,6 @@ def counter(built_plugin: Callable[[str], Path]) -> Path:
 @pytest.fixture(scope="module")
 def ws_echo(built_plugin: Callable[[str], Path]) -> Path:
     return built_plugin("ws-echo")
-
-
-@pytest.fixture
-def runtime_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="pdk-rt-"))  # short: a socket path must fit ~104 bytes
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def env_for(runtime_dir: Path | None = None) -> dict[str, str]:
-    env = {**os.environ, "PDK_DEBUG": ""}
-    if runtime_dir is not None:
-        env["YOI_PDK_RUNTIME_DIR"] = str(runtime_dir)
-    return env
 
 
 def pdk(*args: str | Path, runtime_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -191,64 +173,6 @@ def test_send_says_websocket_send_needs_a_connection(ws_echo: Path) -> None:
 # ------------------------------------------------------------------------------- run
 
 
-class Running:
-    """A `pdk run` subprocess whose stdout is read by a thread, line by line."""
-
-    def __init__(self, *args: str | Path, runtime_dir: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pdk.cli", "run", *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env_for(runtime_dir),
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def until(self, predicate: Callable[[str], bool], what: str) -> str:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            assert line is not None, f"pdk run ended before {what}: {self.seen} {self.proc.stderr.read() if self.proc.stderr else ''}"
-            self.seen.append(line)
-            if predicate(line):
-                return line
-
-    def stop(self) -> list[str]:
-        self.proc.send_signal(signal.SIGINT)
-        assert self.proc.wait(timeout=WAIT_S) == 0
-        rest = []
-        while (line := self.lines.get(timeout=WAIT_S)) is not None:
-            rest.append(line)
-        return rest
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@pytest.fixture
-def run_pdk(runtime_dir: Path) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def _run(*args: str | Path) -> Running:
-        r = Running(*args, runtime_dir=runtime_dir)
-        started.append(r)
-        return r
-
-    yield _run
-    for r in started:
-        r.kill()
-
-
 def post(port: int, path: str, body: bytes) -> str:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT_S)
     try:
@@ -261,10 +185,10 @@ def post(port: int, path: str, body: bytes) -> str:
         conn.close()
 
 
-def test_run_prints_a_line_per_change_outcome_command_and_log(counter: Path, runtime_dir: Path, run_pdk: Callable[..., Running]) -> None:
+def test_run_prints_a_line_per_change_outcome_command_and_log(counter: Path, runtime_dir: Path, run_pdk: Callable[..., PdkRun]) -> None:
     run = run_pdk(counter, "--dev-grants")
     port = int(run.until(lambda line: line.startswith("http: listening on "), "the listener").rsplit(":", 1)[1])
-    run.until(lambda line: line == "press Ctrl-C to stop", "the banner")
+    run.ready()
     # What starting said comes right after the banner; the banner said "is running".
     assert run.until(lambda line: not line.startswith("event "), "the start log") == "log info: counter starting with greeting 'hello'"
 
@@ -292,12 +216,12 @@ def test_run_prints_a_line_per_change_outcome_command_and_log(counter: Path, run
     assert human[at + 1].endswith(" log info: counter starting with greeting 'hello'")
     assert human[at + 2].endswith(" command info: hello: hi")
 
-    rest = [line for line in run.stop() if not line.startswith("event ") or event_id in line]
+    rest = [line for line in run.stopped() if not line.startswith("event ") or event_id in line]
     assert rest[-4:-1] == ["lifecycle: counter-service is stopping", "log info: counter stopping after 1 messages", "lifecycle: counter-service is stopped"]
     assert rest[-1].startswith("pdk run: counter-service stopped on SIGINT after ")
 
 
-def test_run_json_lines_and_quiet(counter: Path, runtime_dir: Path, run_pdk: Callable[..., Running]) -> None:
+def test_run_json_lines_and_quiet(counter: Path, runtime_dir: Path, run_pdk: Callable[..., PdkRun]) -> None:
     run = run_pdk(counter, "--dev-grants", "--json")
     first = json.loads(run.until(lambda line: True, "the first line"))
     assert first["type"] == "started" and first["plugin"] == "counter-service" and first["state"] == "running"
@@ -310,13 +234,13 @@ def test_run_json_lines_and_quiet(counter: Path, runtime_dir: Path, run_pdk: Cal
     docs = [json.loads(line) for line in run.seen[2:]]
     commands = [(d["kind"], d["result"], d["detail"]) for d in docs if d["type"] == "command" and d["event_id"] == event_id]
     assert commands == [("emit", "executed", "emitted on counted"), ("log", "executed", "logged info: hello: hi")]
-    rest = [json.loads(line) for line in run.stop()]
+    rest = [json.loads(line) for line in run.stopped()]
     assert [(d["state"]) for d in rest if d["type"] == "lifecycle"] == ["stopping", "stopped"]
     assert rest[-1]["type"] == "stopped" and rest[-1]["signal"] == "SIGINT" and rest[-1]["counters"]["dead_lettered"] == 0
 
     quiet = run_pdk(counter, "--dev-grants", "-q", "--control", runtime_dir / "quiet.sock")
-    quiet.until(lambda line: line == "press Ctrl-C to stop", "the banner")
-    rest_q = quiet.stop()
+    quiet.ready()
+    rest_q = quiet.stopped()
     assert len(rest_q) == 1 and rest_q[0].startswith("pdk run: counter-service stopped on SIGINT after ")
 
 
@@ -327,16 +251,16 @@ def free_port() -> int:
     return port  # closed again: nothing listens there
 
 
-def test_run_shows_a_failed_connection_at_once(ws_echo: Path, tmp_path: Path, runtime_dir: Path, run_pdk: Callable[..., Running]) -> None:
+def test_run_shows_a_failed_connection_at_once(ws_echo: Path, tmp_path: Path, runtime_dir: Path, run_pdk: Callable[..., PdkRun]) -> None:
     dead, dead_aux = free_port(), free_port()
     copy = tmp_path / "ws-echo"
     shutil.copytree(ws_echo, copy)
     manifest = copy / "plugin.toml"
     manifest.write_text(manifest.read_text().replace("59999", str(dead)).replace("59998", str(dead_aux)))
     run = run_pdk(copy, "--dev-grants")
-    run.until(lambda line: line == "press Ctrl-C to stop", "the banner")
+    run.ready()
     failed = run.until(lambda line: line.startswith("connection echo: ") and "connect failed" in line, "the failed connect")
     assert failed.startswith(f"connection echo: connecting (ws://127.0.0.1:{dead}/echo): connect failed: ")
     assert f"connection echo: connecting (ws://127.0.0.1:{dead}/echo)" in run.seen  # its first state, before the dial
-    rest = run.stop()
+    rest = run.stopped()
     assert f"connection echo: closed (ws://127.0.0.1:{dead}/echo): {failed.split(': ', 2)[2]}" in rest

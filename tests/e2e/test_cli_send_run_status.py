@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import queue
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
+from _pdk_run import PdkRun, env_for
 
 pytestmark = pytest.mark.slow
 
@@ -35,21 +31,6 @@ def counter_dir(built_plugin: Callable[[str], Path]) -> Path:
 @pytest.fixture(scope="module")
 def webhook_dir(built_plugin: Callable[[str], Path]) -> Path:
     return built_plugin("webhook-ingress")
-
-
-@pytest.fixture
-def runtime_dir() -> Iterator[Path]:
-    # Short: a Unix socket path must fit in ~104 bytes.
-    path = Path(tempfile.mkdtemp(prefix="pdk-rt-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def env_for(runtime_dir: Path | None) -> dict[str, str]:
-    env = {**os.environ, "PDK_DEBUG": ""}
-    if runtime_dir is not None:
-        env["YOI_PDK_RUNTIME_DIR"] = str(runtime_dir)
-    return env
 
 
 def pdk(*args: str | Path, runtime_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -139,66 +120,6 @@ def test_send_exit_1_when_the_plugin_fails_to_start(counter_dir: Path, webhook_d
 # ------------------------------------------------------------------------------- run
 
 
-class Running:
-    """A `pdk run` subprocess whose stdout is read by a thread, line by line."""
-
-    def __init__(self, *args: str | Path, runtime_dir: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pdk.cli", "run", *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env_for(runtime_dir),
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def until(self, prefix: str) -> str:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            assert line is not None, f"pdk run ended before {prefix!r}: {self.seen} {self.proc.stderr.read() if self.proc.stderr else ''}"
-            self.seen.append(line)
-            if line.startswith(prefix):
-                return line
-
-    def rest(self) -> list[str]:
-        out = []
-        while (line := self.lines.get(timeout=WAIT_S)) is not None:
-            out.append(line)
-        return out
-
-    def stop(self, sig: int = signal.SIGINT) -> int:
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout=WAIT_S)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@pytest.fixture
-def run_pdk(runtime_dir: Path) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def _run(*args: str | Path) -> Running:
-        r = Running(*args, runtime_dir=runtime_dir)
-        started.append(r)
-        return r
-
-    yield _run
-    for r in started:
-        r.kill()
-
-
 def post(port: int, path: str, body: bytes) -> tuple[int, Any]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT_S)
     try:
@@ -226,14 +147,14 @@ def wait_status(runtime_dir: Path, condition: Callable[[dict[str, Any]], bool], 
         time.sleep(0.1)
 
 
-def test_run_http_status_and_a_clean_stop(counter_dir: Path, runtime_dir: Path, run_pdk: Callable[..., Running]) -> None:
+def test_run_http_status_and_a_clean_stop(counter_dir: Path, runtime_dir: Path, run_pdk: Callable[..., PdkRun]) -> None:
     run = run_pdk(counter_dir, "--dev-grants", "--http-port", "0")
     assert run.until("pdk run: ") == "pdk run: counter-service 0.1.0 (service) is running"
     port = int(run.until("http: listening on ").rsplit(":", 1)[1])
     control = Path(run.until("control: ").split(": ", 1)[1])
     assert control == runtime_dir / "counter-service.sock"
     assert oct(control.stat().st_mode & 0o777) == "0o600"
-    run.until("press Ctrl-C to stop")
+    run.ready()
 
     status, doc = post(port, "/inbox", b"hello from curl")
     assert status == 202 and doc["event_id"].startswith("ev-")
@@ -268,10 +189,10 @@ def test_status_with_nothing_running(runtime_dir: Path) -> None:
     assert "nothing is running" in error_line(pdk("dead-letters", runtime_dir=runtime_dir))
 
 
-def test_run_dead_letters_and_replay(counter_dir: Path, runtime_dir: Path, run_pdk: Callable[..., Running]) -> None:
+def test_run_dead_letters_and_replay(counter_dir: Path, runtime_dir: Path, run_pdk: Callable[..., PdkRun]) -> None:
     run = run_pdk(counter_dir, "--dev-grants", "--config", '{"fail_on": "bad"}')
     port = int(run.until("http: listening on ").rsplit(":", 1)[1])
-    run.until("press Ctrl-C to stop")
+    run.ready()
     assert post(port, "/inbox", b"bad")[0] == 202
     wait_status(runtime_dir, lambda d: d["counters"]["dead_lettered"] == 1, "the dead letter")
 
@@ -294,9 +215,9 @@ def test_run_dead_letters_and_replay(counter_dir: Path, runtime_dir: Path, run_p
     assert run.rest()[-1].startswith("pdk run: counter-service stopped on SIGTERM")
 
 
-def test_a_second_run_of_the_same_plugin_is_refused(counter_dir: Path, runtime_dir: Path, run_pdk: Callable[..., Running]) -> None:
+def test_a_second_run_of_the_same_plugin_is_refused(counter_dir: Path, runtime_dir: Path, run_pdk: Callable[..., PdkRun]) -> None:
     first = run_pdk(counter_dir, "--dev-grants")
-    first.until("press Ctrl-C to stop")
+    first.ready()
     second = pdk("run", counter_dir, "--dev-grants", runtime_dir=runtime_dir)
     assert "another host is already running at" in error_line(second)
     assert first.stop() == 0

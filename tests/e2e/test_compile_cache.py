@@ -33,7 +33,11 @@ def artifacts(cache_dir: Path) -> list[Path]:
 
 
 def load_and_call(cache_dir: Path, plugin_dir: Path) -> tuple[Host, Any]:
-    host = Host(cache_dir=cache_dir)
+    # The fast tier (Winch): every tier's entries go through the same cache code
+    # (pdk/host/compile_cache.py, one directory, the fingerprint names the tier), and a
+    # cold Winch compile takes seconds where Cranelift's takes tens of them, three times
+    # here. Optimized code in the cache: test_compile_tiers.py.
+    host = Host(cache_dir=cache_dir, compile="fast")
     try:
         plugin = host.load(plugin_dir, dev_grants=True)
         result = plugin.call_tool("text_stats", STATS_INPUT)

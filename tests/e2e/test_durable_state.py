@@ -15,20 +15,18 @@ import hashlib
 import http.client
 import json
 import os
-import queue
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
+from _pdk_run import PdkRun, env_for
 
 from pdk.host.runtime.store import open_store
 
@@ -43,17 +41,6 @@ def sink_dir(built_plugin: Callable[[str], Path]) -> Path:
     return built_plugin("durable-sink")
 
 
-@pytest.fixture
-def runtime_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="pdk-ds-"))  # short: Unix socket paths
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def env_for(runtime_dir: Path) -> dict[str, str]:
-    return {**os.environ, "PDK_DEBUG": "", "YOI_PDK_RUNTIME_DIR": str(runtime_dir)}
-
-
 def pdk(*args: str | Path, runtime_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pdk.cli", *map(str, args)], capture_output=True, text=True, env=env_for(runtime_dir), timeout=300)
 
@@ -65,59 +52,6 @@ def error_line(done: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in done.stderr.splitlines() if line and not line.startswith("pdk: ")]
     assert len(lines) == 1, done.stderr
     return lines[0]
-
-
-class Running:
-    """A `pdk run` subprocess whose stdout is read line by line by a thread."""
-
-    def __init__(self, *args: str | Path, runtime_dir: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pdk.cli", "run", *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env_for(runtime_dir),
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def until(self, prefix: str) -> str:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            assert line is not None, f"pdk run ended before {prefix!r}: {self.seen} {self.proc.stderr.read() if self.proc.stderr else ''}"
-            self.seen.append(line)
-            if line.startswith(prefix):
-                return line
-
-    def port(self) -> int:
-        return int(self.until("http: listening on").rsplit(":", 1)[1].strip("/"))
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@pytest.fixture
-def run_pdk(runtime_dir: Path) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def _run(*args: str | Path) -> Running:
-        r = Running(*args, runtime_dir=runtime_dir)
-        started.append(r)
-        return r
-
-    yield _run
-    for r in started:
-        r.kill()
 
 
 class Flood:
@@ -219,12 +153,12 @@ def digest_of(path: Path) -> str:
 # ------------------------------------------------------------------------------ crash
 
 
-def test_sigkill_in_a_webhook_flood_loses_no_accepted_event(sink_dir: Path, runtime_dir: Path, tmp_path: Path, run_pdk: Callable[..., Running]) -> None:
+def test_sigkill_in_a_webhook_flood_loses_no_accepted_event(sink_dir: Path, runtime_dir: Path, tmp_path: Path, run_pdk: Callable[..., PdkRun]) -> None:
     state = tmp_path / "state.sqlite3"
     control = runtime_dir / "sink.sock"
     first = run_pdk(sink_dir, "--dev-grants", "--state", state, "--control", control)
     flood = Flood(first.port(), spin_ms=20)  # ~50 jobs/s: the 64-slot queue stays full
-    first.until("press Ctrl-C to stop")
+    first.ready()
     flood.wait_for(150)
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait(timeout=WAIT_S)
@@ -240,7 +174,7 @@ def test_sigkill_in_a_webhook_flood_loses_no_accepted_event(sink_dir: Path, runt
     second = run_pdk(sink_dir, "--dev-grants", "--state", state, "--control", control)
     banner = second.until("state: ")
     assert banner.startswith(f"state: {state} (synchronous=normal); recovered {before['pending']} pending events: {before['pending']} queued again")
-    second.until("press Ctrl-C to stop")
+    second.ready()
     doc = wait_drained(control, runtime_dir)
     rec = doc["store"]["recovery"]
     assert (rec["pending"], rec["requeued"], rec["dead_lettered"], rec["digest_changed"]) == (before["pending"], before["pending"], 0, False)
@@ -273,13 +207,13 @@ def test_sigkill_in_a_webhook_flood_loses_no_accepted_event(sink_dir: Path, runt
 
 
 def test_a_stop_during_the_flood_leaves_the_backlog_pending_and_the_restart_ends_it(
-    sink_dir: Path, runtime_dir: Path, tmp_path: Path, run_pdk: Callable[..., Running]
+    sink_dir: Path, runtime_dir: Path, tmp_path: Path, run_pdk: Callable[..., PdkRun]
 ) -> None:
     state = tmp_path / "state.sqlite3"
     control = runtime_dir / "sink.sock"
     first = run_pdk(sink_dir, "--dev-grants", "--state", state, "--control", control, "--drain-deadline", "0.1")
     flood = Flood(first.port(), spin_ms=20)
-    first.until("press Ctrl-C to stop")
+    first.ready()
     flood.wait_for(100)
     first.proc.send_signal(signal.SIGTERM)
     assert first.proc.wait(timeout=WAIT_S) == 0
@@ -301,7 +235,7 @@ def test_a_stop_during_the_flood_leaves_the_backlog_pending_and_the_restart_ends
 
     # After a restart: the backlog is delivered, each event once, with attempt 1.
     second = run_pdk(sink_dir, "--dev-grants", "--state", state, "--control", control)
-    second.until("press Ctrl-C to stop")
+    second.ready()
     held = pdk("dead-letters", "--state", state, runtime_dir=runtime_dir)
     assert "is locked by another process" in error_line(held) and "ask it with --id or --control" in error_line(held)
     doc = wait_drained(control, runtime_dir)
@@ -365,12 +299,12 @@ def test_a_store_of_another_plugin_or_read_only_is_refused(sink_dir: Path, runti
         mine.chmod(0o644)
 
 
-def test_the_default_store_is_per_plugin_under_the_state_home(sink_dir: Path, runtime_dir: Path, run_pdk: Callable[..., Running]) -> None:
+def test_the_default_store_is_per_plugin_under_the_state_home(sink_dir: Path, runtime_dir: Path, run_pdk: Callable[..., PdkRun]) -> None:
     control = runtime_dir / "sink.sock"
     running = run_pdk(sink_dir, "--dev-grants", "--control", control)
     expected = Path(os.environ["XDG_STATE_HOME"]) / "yoi-pdk" / "durable-sink" / "state.sqlite3"
     assert running.until("state: ") == f"state: {expected} (synchronous=normal)"
-    running.until("press Ctrl-C to stop")
+    running.ready()
     running.proc.send_signal(signal.SIGINT)
     assert running.proc.wait(timeout=WAIT_S) == 0
     assert expected.is_file()
