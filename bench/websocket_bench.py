@@ -243,6 +243,11 @@ def main() -> None:
     print(f"  through the plugin   {plugin_rate:10.0f} msg/s (handled by the guest)")
     print(f"  runtime floor        {floor_rate:10.0f} msg/s (the same events by rt.submit, no WebSocket)")
     print(f"  ratio plugin / plain: {plugin_rate / plain_rate:.3f}; plugin / runtime floor: {plugin_rate / floor_rate:.2f}")
+    plain_p50, plugin_p50 = percentile(plain_times, 50) * us, percentile(plugin_times, 50) * us
+    print("\nsummary (plain websockets and through the plugin in this run; issue 16 targets):")
+    print(f"  {'':<22}{'plain websockets':>18}{'through the plugin':>20}{'ratio':>9}   target")
+    print(f"  {'echo round trip p50':<22}{plain_p50:15.0f} µs{plugin_p50:17.0f} µs{plugin_p50 / plain_p50:8.1f}x   <= 3x")
+    print(f"  {'one direction':<22}{plain_rate:12.0f} msg/s{plugin_rate:14.0f} msg/s{plugin_rate / plain_rate:8.3f}x   >= 0.3x")
 
 
 if __name__ == "__main__":

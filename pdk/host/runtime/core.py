@@ -149,6 +149,13 @@ class RuntimeCore:
         with self._lock:
             self._plugin_status = view
 
+    def room_left(self, ingress: str) -> tuple[int, int]:
+        """(free queue slots for an event of `ingress` now, the most it could have).
+        For sources that pause while the queue is full (the WebSocket reader): waking
+        them only once a good part is free lets them submit a burst per wake-up."""
+        with self._lock:
+            return self._queue.room_left(ingress)
+
     def _idle_locked(self) -> bool:
         if self._notifying:
             return False  # outcome callbacks of finished events still running

@@ -70,6 +70,15 @@ class EventQueue:
             return f"the queue share of ingress {ingress!r} is full ({used_share}/{share})"
         return None
 
+    def room_left(self, ingress: str) -> tuple[int, int]:
+        """(free slots for an event of `ingress`, the most it could have): the whole
+        queue's room, or its share's when that is smaller."""
+        free, most = self.capacity - self.held() - self.reserved(), self.capacity
+        share = self.ingress_capacity.get(ingress)
+        if share is not None and share < most:
+            free, most = min(free, share - self._held[ingress] - self._reserved[ingress]), share
+        return max(0, free), most
+
     # -- moves ---------------------------------------------------------------------------------
 
     def reserve(self, ingress: str) -> None:

@@ -139,12 +139,21 @@ class WebSocketDriver:
         await asyncio.gather(*(c.stop() for c in self.connections.values() if c.plan.allowed), return_exceptions=True)
 
     def _slot_freed(self, outcome: Any) -> None:
-        """The runtime's outcome callback (dispatcher thread; must not block)."""
+        """The runtime's outcome callback (dispatcher thread; must not block). A paused
+        reader is woken once half its ingress's queue room is free (or all of it, for
+        a room of one), not at every freed slot: it then submits a burst of the frames
+        the library holds, one wake-up of the event loop for several events instead of
+        one per event. A reader that is never woken still retries after its pause."""
         loop = self._loop
         if loop is None or self._stopped:
             return
+        room_left = getattr(self.rt, "room_left", None)
         for conn in self.connections.values():
             if conn.stats.paused:
+                if room_left is not None:
+                    free, most = room_left(conn.spec.ingress)
+                    if free * 2 < most:
+                        continue
                 self._call_soon(loop, conn.room_available)
 
     def _on_change(self, stats: ConnectionStats) -> None:
