@@ -1,6 +1,9 @@
 """Benchmark the reference host against floors measured in the same run.
 
-    python bench/host_bench.py [--calls N] [--loads N]
+    python bench/host_bench.py [--calls N] [--loads N] [--work DIR]
+
+`--work DIR` keeps the four built components in DIR and reuses them on the next run
+and the compile cache (then the "cold" loads of a rerun are cache hits).
 
 Four components: the PDK-built examples (text-tools: `tool` world, counter-service:
 `service` world) and minimal guests of the same worlds built here without the PDK
@@ -183,22 +186,28 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--loads", type=int, default=50)
+    parser.add_argument("--work", type=Path, default=None, help="keep and reuse the built components here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        work: Path = args.work.resolve() if args.work else tmp
+        work.mkdir(parents=True, exist_ok=True)
         plugins: dict[str, tuple[Path, Path, bool]] = {}
         for example, service in (("text-tools", False), ("counter-service", True)):
-            plugin_dir = tmp / example
-            shutil.copytree(ROOT / "examples" / example, plugin_dir, ignore=shutil.ignore_patterns("build", "dist"))
-            build(plugin_dir)
+            plugin_dir = work / example
+            if not list((plugin_dir / "build").glob("*.wasm")):
+                shutil.rmtree(plugin_dir, ignore_errors=True)
+                shutil.copytree(ROOT / "examples" / example, plugin_dir, ignore=shutil.ignore_patterns("build", "dist"))
+                build(plugin_dir)
             plugins[f"pdk {'service' if service else 'tool'}"] = (plugin_dir, next((plugin_dir / "build").glob("*.wasm")), service)
         for world in ("tool", "service"):
-            plugin_dir = tmp / f"minimal-{world}"
-            plugins[f"minimal {world}"] = (plugin_dir, build_minimal(world, plugin_dir), world == "service")
+            plugin_dir = work / f"minimal-{world}"
+            built = plugin_dir / "build" / f"minimal_{world}.wasm"
+            plugins[f"minimal {world}"] = (plugin_dir, built if built.exists() else build_minimal(world, plugin_dir), world == "service")
 
         floors = {label: Floors(path, service, args.calls).us for label, (_, path, service) in plugins.items()}
 
-        cache = tmp / "cache"
+        cache = work / "cache"  # with --work, a rerun's "cold" loads are cache hits
         hosted: dict[str, dict[str, float]] = {}
         loads: dict[str, list[float]] = {}
         load_floor: dict[str, list[float]] = {}

@@ -39,6 +39,14 @@ HTTP_RESPONSE_MAX_BYTES = 256 * KIB  # a longer body is cut and flagged `truncat
 HTTP_HEADERS_MAX = 64  # request headers refused above this; response headers kept up to it
 HTTP_HEADER_VALUE_MAX_BYTES = 8 * KIB
 HTTP_TIMEOUT_MAX_S = 10.0
+# What the host reads of a guest's result (pdk/host/codec.py, pdk/host/_fastcall.py):
+# past these a result is refused whole (a typed codec error: `invalid_output`) before the
+# rest of it is converted, so a hostile result costs the host bounded work. Both are four
+# times the most a valid output carries (16 commands with 64 headers or 64 KiB of bytes
+# each), so an output a little over a bound still gets the answer of the check that owns
+# that bound (one `excess` command result, a `too_large` command).
+RESULT_LIST_ITEMS_MAX = 4 * COMMANDS_PER_OUTPUT_MAX * (1 + HTTP_HEADERS_MAX)  # elements of every list but list<u8>, in all
+RESULT_BYTES_MAX = 4 * COMMANDS_PER_OUTPUT_MAX * COMMAND_PAYLOAD_MAX_BYTES  # list<u8> bytes, in all
 # Host name lookups (getaddrinfo has no timeout) run on one small shared pool of threads;
 # at most this many lookups wait for a thread. Past that, a request fails at once.
 HTTP_RESOLVER_THREADS = 4

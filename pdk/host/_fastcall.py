@@ -65,6 +65,7 @@ from .codec import (
     FuncCodec,
     Ok,
     Plan,
+    ResultError,
     Some,
     _BoolPlan,
     _BytesPlan,
@@ -80,6 +81,10 @@ from .codec import (
     _StringPlan,
     _TuplePlan,
     _VariantPlan,
+    charge_bytes,
+    charge_items,
+    end_result,
+    start_result,
 )
 
 __all__ = ["ENV_CODEC", "BoundFastCall", "ExportCall", "FastCall", "PlainCall", "Unsupported", "bind_export", "fast_path_enabled"]
@@ -162,8 +167,10 @@ def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
 
 _vp, _sz = ctypes.c_void_p, ctypes.c_size_t
 _error_p = ctypes.POINTER(_ffi.wasmtime_error_t)  # what WasmtimeError._from_ptr takes
-_func_call = _proto("wasmtime_component_func_call", _error_p, _vp, _vp, _vp, _sz, _vp, _sz)
-_post_return = _proto("wasmtime_component_func_post_return", _error_p, _vp, _vp)
+# Errors come back as plain addresses (an int, None for success): cheaper than a
+# pointer object per call; `_raise_wasm_error` makes the pointer when there is one.
+_func_call = _proto("wasmtime_component_func_call", _vp, _vp, _vp, _vp, _sz, _vp, _sz)
+_post_return = _proto("wasmtime_component_func_post_return", _vp, _vp, _vp)
 _val_delete = _proto("wasmtime_component_val_delete", None, _vp)
 
 _C = ctypes.c_char
@@ -174,7 +181,7 @@ _pack_into = struct.pack_into
 _unpack_from = struct.unpack_from
 _EMPTY = ctypes.create_string_buffer(_VAL)
 _EMPTY_ADDRESS = ctypes.addressof(_EMPTY)
-_PADS = [b"", b"\0" * 7, b"\0" * 6, b"\0" * 5, b"\0" * 4, b"\0" * 3, b"\0" * 2, b"\0"]
+_PADS = [b"\0" * n for n in range(8)]  # _PADS[n]: n zero bytes
 
 # The argument arena: a bytearray `a` holding the values; `fix` lists the offsets of
 # the pointer words that hold arena offsets (made absolute once the address is known).
@@ -229,9 +236,9 @@ class _Names:
         return len(raw), _addressof(buf)
 
 
-def _check_kind(buf: bytes, off: int, kind: int, wit: str) -> None:
-    if buf[off] != kind:
-        raise CodecError(f"the guest returned a value of kind {buf[off]} where {wit} was expected")
+def _bad_kind(buf: bytes, off: int, wit: str) -> None:
+    """Raised by a lifter whose value has another kind byte (checked inline: `buf[off] != K`)."""
+    raise CodecError(f"the guest returned a value of kind {buf[off]} where {wit} was expected")
 
 
 def _read_name(buf: bytes, off: int) -> bytes:
@@ -273,7 +280,8 @@ def _bool() -> tuple[Lower, Lift]:
             raise _Refused
 
     def lift_bool(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_BOOL, "bool")
+        if buf[off] != _K_BOOL:
+            _bad_kind(buf, off, "bool")
         return buf[off + 8] != 0
 
     return lower_bool, lift_bool
@@ -292,7 +300,8 @@ def _int(plan: _IntPlan) -> tuple[Lower, Lift]:
         _pack_into(layout, a, at, kind, value)
 
     def lift_int(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, kind, wit)
+        if buf[off] != kind:
+            _bad_kind(buf, off, wit)
         return _unpack_from(inner, buf, off + 8)[0]
 
     return lower_int, lift_int
@@ -312,7 +321,8 @@ def _float(plan: _FloatPlan) -> tuple[Lower, Lift]:
         _pack_into(layout, a, at, kind, number)
 
     def lift_float(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, kind, wit)
+        if buf[off] != kind:
+            _bad_kind(buf, off, wit)
         return float(_unpack_from(inner, buf, off + 8)[0])
 
     return lower_float, lift_float
@@ -328,7 +338,8 @@ def _char() -> tuple[Lower, Lift]:
         _pack_into("<B7xI", a, at, _K_CHAR, point)
 
     def lift_char(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_CHAR, "char")
+        if buf[off] != _K_CHAR:
+            _bad_kind(buf, off, "char")
         point = _unpack_from("<I", buf, off + 8)[0]
         if point > 0x10FFFF or 0xD800 <= point <= 0xDFFF:
             raise CodecError(f"the guest returned {point:#x} for a char, which is not a Unicode scalar value")
@@ -346,7 +357,8 @@ def _string() -> tuple[Lower, Lift]:
         fix.append(at + 16)
 
     def lift_string(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_STRING, "string")
+        if buf[off] != _K_STRING:
+            _bad_kind(buf, off, "string")
         size, data = _unpack_from("<QQ", buf, off + 8)
         if not size:
             return ""
@@ -377,10 +389,12 @@ def _bytes() -> tuple[Lower, Lift]:
         fix.append(at + 16)
 
     def lift_bytes(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_LIST, "list<u8>")
+        if buf[off] != _K_LIST:
+            _bad_kind(buf, off, "list<u8>")
         size, data = _unpack_from("<QQ", buf, off + 8)
         if not size:
             return b""
+        charge_bytes(size)  # before the copy: a hostile size costs nothing
         block = _read(data, size * _VAL)
         if block[0::_VAL] != u8 * size:
             raise CodecError("the guest returned a list<u8> with elements of another kind")
@@ -407,10 +421,12 @@ def _list(plan: _ListPlan) -> tuple[Lower, Lift]:
             data += _VAL
 
     def lift_list(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_LIST, wit)
+        if buf[off] != _K_LIST:
+            _bad_kind(buf, off, wit)
         size, data = _unpack_from("<QQ", buf, off + 8)
         if not size:
             return []
+        charge_items(size)  # before any element is read
         block = _read(data, size * _VAL)
         out = []
         for index in range(size):
@@ -441,7 +457,8 @@ def _tuple(plan: _TuplePlan) -> tuple[Lower, Lift]:
             data += _VAL
 
     def lift_tuple(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_TUPLE, wit)
+        if buf[off] != _K_TUPLE:
+            _bad_kind(buf, off, wit)
         size, data = _unpack_from("<QQ", buf, off + 8)
         if size != count:
             raise CodecError(f"the guest returned a tuple of {size} elements, expected {count}")
@@ -496,7 +513,8 @@ def _record(plan: _RecordPlan, names: _Names) -> tuple[Lower, Lift]:
             raise _Refused
 
     def lift_record(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_RECORD, "record")
+        if buf[off] != _K_RECORD:
+            _bad_kind(buf, off, "record")
         size, data = _unpack_from("<QQ", buf, off + 8)
         if size != count:
             raise CodecError(f"the guest returned a record of {size} fields, expected {count}")
@@ -525,7 +543,8 @@ def _enum(plan: _EnumPlan, names: _Names) -> tuple[Lower, Lift]:
         _pack_into("<B7xQQ", a, at, _K_ENUM, size, address)
 
     def lift_enum(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_ENUM, "enum")
+        if buf[off] != _K_ENUM:
+            _bad_kind(buf, off, "enum")
         raw = _read_name(buf, off + 8)
         try:
             return to_plain[raw]
@@ -552,7 +571,8 @@ def _flags(plan: _FlagsPlan, names: _Names) -> tuple[Lower, Lift]:
             data += _NAME
 
     def lift_flags(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_FLAGS, "flags")
+        if buf[off] != _K_FLAGS:
+            _bad_kind(buf, off, "flags")
         size, data = _unpack_from("<QQ", buf, off + 8)
         block = _read(data, size * _NAME) if size else b""
         try:
@@ -593,7 +613,8 @@ def _option(plan: _OptionPlan) -> tuple[Lower, Lift]:
         lower_some(value, a, box, fix)
 
     def lift_option(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_OPTION, wit)
+        if buf[off] != _K_OPTION:
+            _bad_kind(buf, off, wit)
         pointer = _unpack_from("<Q", buf, off + 8)[0]
         if not pointer:
             return None
@@ -627,7 +648,8 @@ def _result(plan: _ResultPlan) -> tuple[Lower, Lift]:
         lower(payload, a, box, fix)
 
     def lift_result(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_RESULT, wit)
+        if buf[off] != _K_RESULT:
+            _bad_kind(buf, off, wit)
         is_ok = buf[off + 8] != 0
         lift, tag = (lift_ok, "ok") if is_ok else (lift_err, "err")
         payload = None
@@ -670,7 +692,8 @@ def _variant(plan: _VariantPlan, names: _Names) -> tuple[Lower, Lift]:
         lower(payload, a, box, fix)
 
     def lift_variant(buf: bytes, off: int) -> Any:
-        _check_kind(buf, off, _K_VARIANT, "variant")
+        if buf[off] != _K_VARIANT:
+            _bad_kind(buf, off, "variant")
         wit = _read_name(buf, off + 8)
         found = by_wit.get(wit)
         if found is None:
@@ -742,7 +765,7 @@ def _compile(plan: Plan) -> tuple[Lower, Lift]:
 
 def _raise_wasm_error(pointer: Any) -> None:
     """What wasmtime-py's `enter_wasm` does with an error from the C API."""
-    error = wasmtime.WasmtimeError._from_ptr(pointer)
+    error = wasmtime.WasmtimeError._from_ptr(ctypes.cast(pointer, _error_p))
     maybe_raise_last_exn()  # an exception a host import raised during the call
     raise error
 
@@ -756,8 +779,11 @@ class _Args:
         view = (_C * len(arena)).from_buffer(arena) if arena else None
         # No arguments: still a valid, aligned (empty) array address, never null.
         base = _addressof(view) if view is not None else _EMPTY_ADDRESS
-        for pos in fix:
-            _pack_into("<Q", arena, pos, base + _unpack_from("<Q", arena, pos)[0])
+        if fix:
+            # Pointer words are 8-aligned and the arena a multiple of 8 bytes long.
+            with memoryview(arena) as raw, raw.cast("Q") as words:
+                for pos in fix:
+                    words[pos >> 3] += base
         self.arena = arena
         self.view = view
         self.address = base
@@ -799,18 +825,22 @@ class FastCall:
 
     def lift(self, result: Any) -> Any:
         """The plain result from a C result (which is deleted). A result that does
-        not fit its type raises `CodecError`."""
+        not fit its type, or holds more list elements or bytes than the host reads
+        (`RESULT_LIST_ITEMS_MAX`, `RESULT_BYTES_MAX` in pdk/limits.py), raises
+        `ResultError` - with the codec's words, so both paths refuse alike."""
         lift = self.lift_result
         if lift is None:
             return None
         address = _addressof(result)
+        start_result()
         try:
             return lift(result.raw, 0)
-        except CodecError:
-            raise
+        except CodecError as error:
+            raise ResultError(error.reason, error.segments) from None
         except Exception as exc:  # a bug or malformed C data must stay a typed error
-            raise CodecError(f"cannot decode the result: {exc!r}") from exc
+            raise ResultError(f"cannot decode the result: {exc!r}") from exc
         finally:
+            end_result()
             _val_delete(address)
 
     def bind(self, func: Func, store: wasmtime.Store) -> BoundFastCall:

@@ -70,6 +70,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -106,6 +107,8 @@ from wasmtime.component import (
     VariantType,
 )
 
+from pdk.limits import RESULT_BYTES_MAX, RESULT_LIST_ITEMS_MAX
+
 if TYPE_CHECKING:
     # Not re-exported by `wasmtime` for type checkers; only needed in annotations.
     from wasmtime._store import Storelike
@@ -114,6 +117,7 @@ __all__ = [
     "Case",
     "CodecError",
     "Err",
+    "ResultError",
     "FuncCodec",
     "Ok",
     "Plan",
@@ -181,6 +185,55 @@ class CodecError(ValueError):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
+
+
+class ResultError(CodecError):
+    """What a guest returned does not fit its type, or is larger than the host reads
+    (`RESULT_LIST_ITEMS_MAX`, `RESULT_BYTES_MAX`): the guest's fault, not the caller's.
+    Raised by `FuncCodec.decode_result` and the fast path's lift alike."""
+
+
+class _ResultBudget(threading.local):
+    """List elements and bytes left to read of the guest result being decoded on this
+    thread; None outside a result (host-import arguments, single values)."""
+
+    items: int | None = None
+    bytes: int | None = None
+
+
+_budget = _ResultBudget()
+
+
+def charge_items(size: int) -> None:
+    """Counts a list of `size` elements against the result being read, before any of
+    them is converted; refuses the result past `RESULT_LIST_ITEMS_MAX` in all."""
+    left = _budget.items
+    if left is not None:
+        left -= size
+        _budget.items = left
+        if left < 0:
+            raise CodecError(f"the result holds more than {RESULT_LIST_ITEMS_MAX} list elements in all (this list has {size})")
+
+
+def charge_bytes(size: int) -> None:
+    """The same for the bytes of a list<u8> (`RESULT_BYTES_MAX` in all)."""
+    left = _budget.bytes
+    if left is not None:
+        left -= size
+        _budget.bytes = left
+        if left < 0:
+            raise CodecError(f"the result holds more than {RESULT_BYTES_MAX} bytes of list<u8> in all (this list has {size})")
+
+
+def start_result() -> None:
+    """Arms the budget for one guest result on this thread (`end_result` disarms it)."""
+    _budget.items = RESULT_LIST_ITEMS_MAX
+    _budget.bytes = RESULT_BYTES_MAX
+
+
+def end_result() -> None:
+    _budget.items = None
+    _budget.bytes = None
 
 
 def _describe(value: Any) -> str:
@@ -321,6 +374,7 @@ class _BytesPlan(Plan):
         raise _expected("list<u8> (bytes)", value)
 
     def decode(self, raw: Any) -> Any:
+        charge_bytes(len(raw))
         return raw
 
 
@@ -343,8 +397,16 @@ class _ListPlan(Plan):
         return out
 
     def decode(self, raw: Any) -> Any:
+        charge_items(len(raw))
         decode_element = self.element.decode
-        return [decode_element(item) for item in raw]
+        out = []
+        for index, item in enumerate(raw):
+            try:
+                out.append(decode_element(item))
+            except CodecError as error:
+                error.segments.insert(0, f"[{index}]")
+                raise
+        return out
 
 
 class _TuplePlan(Plan):
@@ -367,7 +429,14 @@ class _TuplePlan(Plan):
         return tuple(out)
 
     def decode(self, raw: Any) -> Any:
-        return tuple(plan.decode(item) for plan, item in zip(self.elements, raw))
+        out = []
+        for index, (plan, item) in enumerate(zip(self.elements, raw)):
+            try:
+                out.append(plan.decode(item))
+            except CodecError as error:
+                error.segments.insert(0, f"[{index}]")
+                raise
+        return tuple(out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -431,7 +500,11 @@ class _RecordPlan(Plan):
                 item = getattr(raw, field.kebab)
             except AttributeError:
                 raise CodecError(f"record lacks field {field.kebab!r}", [f".{field.snake}"]) from None
-            out[field.snake] = field.plan.decode(item)
+            try:
+                out[field.snake] = field.plan.decode(item)
+            except CodecError as error:
+                error.segments.insert(0, f".{field.snake}")
+                raise
         return out
 
 
@@ -877,10 +950,18 @@ class FuncCodec:
         return [_run_encode(plan, value, f".{name}") for (name, plan), value in zip(self.params, plain)]
 
     def decode_result(self, raw: Any) -> Any:
-        """The plain result of a call (``None`` for a function without result)."""
+        """The plain result of a call (``None`` for a function without result).
+        Raises ``ResultError`` when it does not fit, or holds more list elements or
+        bytes than the host reads (``RESULT_LIST_ITEMS_MAX``, ``RESULT_BYTES_MAX``)."""
         if self.result is None:
             return None
-        return _run_decode(self.result, raw)
+        start_result()
+        try:
+            return _run_decode(self.result, raw)
+        except CodecError as error:
+            raise ResultError(error.reason, error.segments) from None
+        finally:
+            end_result()
 
     def decode_params(self, *raw: Any) -> list[Any]:
         """Plain arguments of a host import call."""

@@ -29,6 +29,8 @@ class GuestJsonError(ValueError):
 
 def check_depth(text: str, max_depth: int = GUEST_JSON_DEPTH_MAX) -> None:
     """Refuse `text` if its arrays/objects nest deeper than `max_depth` (linear time)."""
+    if text.count("[") + text.count("{") <= max_depth:
+        return  # cannot nest deeper than it has opening brackets (the common case)
     depth = 0
     for match in _BRACKET.finditer(_STRING.sub("", text)):
         if match.group() in "[{":
@@ -50,6 +52,10 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# Built once: `json.loads` with keyword arguments builds a new decoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
+
+
 def loads_guest(text: str | bytes, *, max_bytes: int | None = None, max_depth: int = GUEST_JSON_DEPTH_MAX) -> Any:
     """Parse guest JSON or raise `GuestJsonError` (never `RecursionError`/`ValueError`)."""
     if isinstance(text, (bytes, bytearray)):
@@ -61,7 +67,9 @@ def loads_guest(text: str | bytes, *, max_bytes: int | None = None, max_depth: i
         raise GuestJsonError(f"JSON is larger than {max_bytes} bytes")
     check_depth(text, max_depth)
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        if text.startswith("\ufeff"):  # what json.loads refuses before decoding
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _DECODER.decode(text)
     except GuestJsonError:
         raise
     except RecursionError:  # defensive: the depth check makes this unreachable

@@ -25,7 +25,7 @@ from pdk.errors import ErrorCode
 from pdk.package.errors import PdkError
 from pdk.package.manifest import Manifest, Problem
 
-from .codec import CodecError
+from .codec import CodecError, ResultError
 from .compile_cache import CompiledComponentCache, default_cache_dir
 from .compiler import CompileMode, Compiler, ComponentSource, Upgrade
 from .diagnostics import DiagnosticLog
@@ -37,10 +37,15 @@ from .http_api import HttpRequestBackend
 from .linker import HostContext, build_linker
 from .instance import GuestFault, InstanceLimits, PluginInstance
 from .loader import PluginPackage, open_package
-from .schema_check import schema_validator
+from .schema_check import Validator, schema_validator
 from .tool_gate import ToolGate
-from .tools import TOOLS_IFACE, ToolResult, codec_result, error_result, fault_result, new_call_id, result_from_guest, validate_input
+from .tools import TOOLS_IFACE, ToolResult, codec_result, error_result, fault_result, new_call_id, result_error_result, result_from_guest, validate_input
 from .world import ComponentShape, check_world, component_shape
+
+
+# What `json.dumps(input, separators=(",", ":"), allow_nan=False, ensure_ascii=False)` uses,
+# built once (`json.dumps` with arguments builds an encoder on every call).
+_INPUT_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 
 
 class PluginRefused(PdkError):
@@ -73,7 +78,8 @@ class LoadedPlugin:
     # Asked before every tool call; a `ServiceRuntime` governs it, so that a combined
     # plugin's tools respect its service's lifecycle (tool_gate.py).
     tool_gate: ToolGate = field(default_factory=ToolGate, repr=False)
-    _validators: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Per declared tool, looked up once: its declaration and compiled input schema.
+    _tools: dict[str, tuple[Any, Validator]] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
@@ -99,11 +105,15 @@ class LoadedPlugin:
         return result
 
     def _call_tool(self, tool: str, input: Any, call_id: str) -> ToolResult:
-        manifest = self.package.manifest
-        decl = manifest.tool(tool)
-        if decl is None:
-            known = ", ".join(t.name for t in manifest.tools) or "none"
-            return error_result(tool, call_id, ErrorCode.UNSUPPORTED, f"unknown tool {tool!r} (this plugin has: {known})")
+        entry = self._tools.get(tool)
+        if entry is None:
+            manifest = self.package.manifest
+            decl = manifest.tool(tool)
+            if decl is None:  # not remembered: unknown names cannot grow the table
+                known = ", ".join(t.name for t in manifest.tools) or "none"
+                return error_result(tool, call_id, ErrorCode.UNSUPPORTED, f"unknown tool {tool!r} (this plugin has: {known})")
+            entry = self._tools[tool] = (decl, schema_validator(decl.input_schema))
+        validator = entry[1]
         # Authorization is re-checked on every call: grants are data that may change.
         if not self.grants.allows_surface("tools"):
             return error_result(tool, call_id, ErrorCode.DENIED, f"the tools surface is not granted to {self.id} ({self.grants.reason})")
@@ -122,12 +132,9 @@ class LoadedPlugin:
             try:
                 # ensure_ascii=False: the input bound counts UTF-8 bytes, and `\uXXXX` escapes
                 # would make non-ASCII text count up to 6 bytes per character.
-                raw = json.dumps(input, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+                raw = _INPUT_ENCODER.encode(input)
             except (TypeError, ValueError) as exc:
                 return error_result(tool, call_id, ErrorCode.INVALID_INPUT, f"input is not JSON-serializable: {exc}")
-        validator = self._validators.get(tool)
-        if validator is None:
-            validator = self._validators[tool] = schema_validator(decl.input_schema)
         _, refused = validate_input(tool, call_id, validator, raw)
         if refused is not None:
             return refused
@@ -136,6 +143,8 @@ class LoadedPlugin:
         except GuestFault as fault:
             self.diagnostics.add("host", "error", f"tool {tool}: {fault.kind}: {fault.message}")
             return fault_result(tool, call_id, fault)
+        except ResultError as exc:  # what the guest returned does not fit (or is too large)
+            return result_error_result(tool, call_id, exc)
         except CodecError as exc:
             return codec_result(tool, call_id, exc)
         return result_from_guest(tool, call_id, value)

@@ -11,16 +11,24 @@ handler's hints. Either way a bad input gets the same answer: `(path, message)`
 problems such as `$.items[2].name: expected string, got number`, every one listed up
 to `VALIDATION_ERRORS_MAX` (see `pdk._validation`). Keywords the decoder has no words
 for keep jsonschema's message, bounded.
+
+jsonschema takes tens of microseconds even for a valid three-field input, more than a
+small tool call itself. `schema_validator` therefore also compiles a quick check for
+the common keywords (`_quick`): a plain function that answers True only for data the
+schema certainly accepts (its types are stricter: `3.0` is not an integer to it, enum
+members compare by type too). Everything else - a False, or a schema with any other
+keyword - goes to jsonschema, which alone words the problems.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import ValidationError
-from jsonschema.protocols import Validator
+from jsonschema.protocols import Validator as JsonSchemaValidator
 
 from pdk._validation import Problems, choices_message, expected_message, json_kind, path_of, quote, render
 from pdk.limits import VALIDATION_ERRORS_MAX
@@ -84,21 +92,33 @@ _Draft202012Re2 = jsonschema.validators.extend(  # type: ignore[no-untyped-call,
 )
 
 
+@dataclass(frozen=True)
+class Validator:
+    """A compiled schema: jsonschema's validator and, when the schema allows, the quick check."""
+
+    jsonschema: JsonSchemaValidator
+    quick: Callable[[Any], bool] | None
+
+
 def schema_validator(schema: Mapping[str, Any]) -> Validator:
     """A compiled validator; build once per tool or ingress (compiling per call costs
     more than the call)."""
-    validator: Validator = _Draft202012Re2(schema)
-    return validator
+    full: JsonSchemaValidator = _Draft202012Re2(schema)
+    return Validator(full, _quick(schema))
 
 
 def schema_problems(validator: Validator, data: Any) -> Problems | None:
     """Every way `data` breaks the schema, in the decoder's words; None when it fits."""
-    if validator.is_valid(data):  # the fast path; collect errors only on failure
+    quick = validator.quick
+    if quick is not None and quick(data):
+        return None
+    full = validator.jsonschema
+    if full.is_valid(data):  # collect errors only on failure
         return None
     problems = Problems()
     errors: list[ValidationError] = []
     beyond = 0  # errors past the listed ones are counted, not worded (or kept)
-    for error in validator.iter_errors(data):
+    for error in full.iter_errors(data):
         if len(errors) < VALIDATION_ERRORS_MAX:
             errors.append(error)
         else:
@@ -220,3 +240,162 @@ _BOUNDS: dict[str, Any] = {
     "uniqueItems": lambda e, v: "expected unique items",
     "pattern": lambda e, v: f"expected a string matching {quote(str(e))}, got {render(v)}",
 }
+
+
+# ------------------------------------------------------------------- the quick check
+
+Quick = Callable[[Any], bool]
+
+# Keywords that never reject (annotations; `format` asserts nothing without a format
+# checker, and `$schema` does not change the draft: `_Draft202012Re2` is used as is).
+_ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment", "deprecated", "readOnly", "writeOnly", "format", "$schema"})
+# JSON types by the exact Python classes `json.loads` produces for them.
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
+}
+_SCALARS = (str, int, float, bool, type(None))
+_NUMBERS = (int, float)
+
+
+class _Unsupported(Exception):
+    """A keyword or value the quick check does not handle: jsonschema alone decides."""
+
+
+def _quick(schema: Any) -> Quick | None:
+    """A function True only for data `schema` certainly accepts; None when the schema
+    uses anything outside the keywords handled here."""
+    try:
+        return _compile_quick(schema)
+    except (_Unsupported, RecursionError, TypeError, ValueError):
+        return None
+
+
+def _number(value: Any) -> int | float:
+    if type(value) not in _NUMBERS:
+        raise _Unsupported
+    number: int | float = value
+    return number
+
+
+def _count(value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise _Unsupported
+    count: int = value
+    return count
+
+
+def _always(data: Any) -> bool:
+    return True
+
+
+def _compile_quick(schema: Any) -> Quick:
+    if schema is True:
+        return _always
+    if type(schema) is not dict:  # `false` included: it rejects everything
+        raise _Unsupported
+    checks: list[Quick] = []
+    for key, value in schema.items():
+        if key in _ANNOTATIONS or key in ("properties", "required", "additionalProperties"):
+            continue
+        checks.append(_keyword(key, value))
+    if "properties" in schema or "required" in schema or "additionalProperties" in schema:
+        checks.append(_object_check(schema))
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
+    all_checks = tuple(checks)
+    return lambda data: all(check(data) for check in all_checks)
+
+
+def _keyword(key: str, value: Any) -> Quick:  # noqa: C901 - one branch per keyword
+    if key == "type":
+        names = [value] if type(value) is str else value
+        if type(names) is not list or not names or any(type(n) is not str or n not in _TYPES for n in names):
+            raise _Unsupported
+        allowed = frozenset(t for n in names for t in _TYPES[n])
+        return lambda data: type(data) in allowed
+    if key in ("enum", "const"):
+        members = value if key == "enum" else [value]
+        if type(members) is not list or any(type(m) not in _SCALARS for m in members):
+            raise _Unsupported
+        pairs = frozenset((type(m), m) for m in members)
+        return lambda data: type(data) in _SCALARS and (type(data), data) in pairs
+    if key == "minimum":
+        low = _number(value)
+        return lambda data: type(data) not in _NUMBERS or not data < low
+    if key == "maximum":
+        high = _number(value)
+        return lambda data: type(data) not in _NUMBERS or not data > high
+    if key == "exclusiveMinimum":
+        above = _number(value)
+        return lambda data: type(data) not in _NUMBERS or data > above
+    if key == "exclusiveMaximum":
+        below = _number(value)
+        return lambda data: type(data) not in _NUMBERS or data < below
+    if key == "minLength":
+        shortest = _count(value)
+        return lambda data: type(data) is not str or len(data) >= shortest
+    if key == "maxLength":
+        longest = _count(value)
+        return lambda data: type(data) is not str or len(data) <= longest
+    if key == "pattern":
+        if type(value) is not str:
+            raise _Unsupported
+        try:
+            search = compile_pattern(value).search
+        except PatternError:
+            raise _Unsupported from None
+        return lambda data: type(data) is not str or search(data) is not None
+    if key == "items":
+        item = _compile_quick(value)
+        return lambda data: type(data) is not list or all(item(x) for x in data)
+    if key in ("minItems", "maxItems", "minProperties", "maxProperties"):
+        bound = _count(value)
+        kind = list if key.endswith("Items") else dict
+        if key.startswith("min"):
+            return lambda data: type(data) is not kind or len(data) >= bound
+        return lambda data: type(data) is not kind or len(data) <= bound
+    raise _Unsupported
+
+
+def _object_check(schema: dict[str, Any]) -> Quick:
+    properties = schema.get("properties", {})
+    required = schema.get("required", [])
+    additional = schema.get("additionalProperties", True)
+    if type(properties) is not dict or type(required) is not list or any(type(r) is not str for r in required):
+        raise _Unsupported
+    if "patternProperties" in schema:
+        raise _Unsupported
+    named = tuple((name, _compile_quick(sub)) for name, sub in properties.items())
+    must = tuple(required)
+    known = frozenset(properties)
+    closed = additional is False
+    extra: Quick | None = None if additional is True or closed else _compile_quick(additional)
+
+    def check_object(data: Any) -> bool:
+        if type(data) is not dict:
+            return True
+        for name in must:
+            if name not in data:
+                return False
+        for name, check in named:
+            if name in data and not check(data[name]):
+                return False
+        if closed:
+            for key in data:
+                if key not in known:
+                    return False
+        elif extra is not None:
+            for key in data:
+                if key not in known and not extra(data[key]):
+                    return False
+        return True
+
+    return check_object

@@ -6,7 +6,7 @@ counterpart of the guest's `pdk.ToolError`."""
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ from pdk._validation import validation_details, validation_message
 from pdk.errors import ErrorCode
 from pdk.limits import TOOL_CONTENT_MAX_BYTES, TOOL_INPUT_MAX_BYTES, TOOL_SUMMARY_MAX_BYTES
 
-from .codec import CodecError, Err, Ok
+from .codec import CodecError, Err, Ok, ResultError
 from .error_record import ErrorRecord, error_record, fault_record, plugin_error_record
 from .guest_json import GuestJsonError, loads_guest
 from .instance import GuestFault
@@ -59,7 +59,7 @@ def failed_result(tool: str, call_id: str, err: ErrorRecord) -> ToolResult:
 def validate_input(tool: str, call_id: str, validator: Validator, raw: str) -> tuple[Any, ToolResult | None]:
     """Bound, parse and schema-check a tool input on the host side, before any guest code runs."""
     try:
-        size = len(raw.encode("utf-8"))
+        size = len(raw) if raw.isascii() else len(raw.encode("utf-8"))
     except UnicodeEncodeError as exc:  # a lone surrogate: not text any guest could receive
         return None, error_result(tool, call_id, ErrorCode.INVALID_INPUT, f"input is not valid Unicode text (lone surrogate at index {exc.start})")
     if size > TOOL_INPUT_MAX_BYTES:
@@ -97,11 +97,11 @@ def _result_from_guest(tool: str, call_id: str, value: Any) -> ToolResult:
     content_json = out.get("content_json")
     if not summary:
         return error_result(tool, call_id, ErrorCode.INVALID_OUTPUT, "the plugin returned an empty summary")
-    if len(summary.encode("utf-8")) > TOOL_SUMMARY_MAX_BYTES:
+    if len(summary) * 4 > TOOL_SUMMARY_MAX_BYTES and len(summary.encode("utf-8")) > TOOL_SUMMARY_MAX_BYTES:
         summary = bound_text(summary, TOOL_SUMMARY_MAX_BYTES)
     content = None
     if content_json is not None:
-        if len(content_json.encode("utf-8")) > TOOL_CONTENT_MAX_BYTES:
+        if len(content_json) * 4 > TOOL_CONTENT_MAX_BYTES and len(content_json.encode("utf-8")) > TOOL_CONTENT_MAX_BYTES:
             return error_result(tool, call_id, ErrorCode.INVALID_OUTPUT, f"content is larger than {TOOL_CONTENT_MAX_BYTES} bytes")
         try:
             content = loads_guest(content_json)  # bounded depth, no NaN/Infinity
@@ -111,7 +111,12 @@ def _result_from_guest(tool: str, call_id: str, value: Any) -> ToolResult:
 
 
 def new_call_id() -> str:
-    return uuid.uuid4().hex
+    """A random (version 4) UUID as 32 hex digits, like `uuid.uuid4().hex` at a quarter
+    of its cost (no `UUID` object)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def fault_result(tool: str, call_id: str, fault: GuestFault) -> ToolResult:
@@ -121,3 +126,8 @@ def fault_result(tool: str, call_id: str, fault: GuestFault) -> ToolResult:
 
 def codec_result(tool: str, call_id: str, exc: CodecError) -> ToolResult:
     return error_result(tool, call_id, ErrorCode.INVALID_INPUT, f"input cannot be passed to the plugin: {exc}")
+
+
+def result_error_result(tool: str, call_id: str, exc: ResultError) -> ToolResult:
+    """The guest's result did not fit the contract, or was larger than the host reads."""
+    return error_result(tool, call_id, ErrorCode.INVALID_OUTPUT, bound_text(f"the plugin's result does not fit the contract: {exc}", 1024))

@@ -25,7 +25,8 @@ from wasmtime import Engine, Store, WasiConfig
 from wasmtime.component import Component, Func, FuncType, Instance, Linker, Record, ValType, Variant
 
 from pdk.host._fastcall import ENV_CODEC, BoundFastCall, FastCall, PlainCall, Unsupported, _compile, bind_export
-from pdk.host.codec import Case, CodecError, Err, FuncCodec, Ok, Plan, Some, decode, encode, plan_for
+from pdk.host.codec import Case, CodecError, Err, FuncCodec, Ok, Plan, ResultError, Some, decode, encode, end_result, plan_for, start_result
+from pdk.limits import RESULT_BYTES_MAX, RESULT_LIST_ITEMS_MAX
 
 pytestmark = pytest.mark.slow
 
@@ -751,3 +752,55 @@ def test_char_out_of_range_is_a_typed_error(types: dict[str, Any]) -> None:
     ints = [c_val(U8), c_val(1), c_val(4), c_val(3), c_val(6), c_val(5), c_val(8), c_val(7), c_val(CHAR, 0x110000)]
     with pytest.raises(CodecError, match=r"^\$\[8\]: the guest returned 0x110000 for a char"):
         lift_of(types, "echo-ints")(c_val(15, 9, c_bytes(b"".join(ints))[1]), 0)
+
+
+# ----------------------------------- result bounds (RESULT_LIST_ITEMS_MAX, RESULT_BYTES_MAX)
+
+
+def test_a_result_at_the_list_bound_is_read_on_both_paths(echo: Echo) -> None:
+    commands = [{"id": f"c{i}", "kind": Case("emit", {"topic": "t", "data_json": "{}"})} for i in range(RESULT_LIST_ITEMS_MAX)]
+    roundtrip(echo, "echo-output", {"data_json": None, "commands": commands})
+
+
+def test_a_result_past_the_list_bound_is_refused_alike_on_both_paths(echo: Echo) -> None:
+    commands = [{"id": f"c{i}", "kind": Case("log", {"level": "info", "message": ""})} for i in range(RESULT_LIST_ITEMS_MAX + 1)]
+    with pytest.raises(ResultError) as caught:  # Echo.call: both paths, the same message
+        echo.call("echo-output", {"data_json": None, "commands": commands})
+    assert str(caught.value) == (
+        f"$.commands: the result holds more than {RESULT_LIST_ITEMS_MAX} list elements in all (this list has {RESULT_LIST_ITEMS_MAX + 1})"
+    )
+    roundtrip(echo, "echo-output", {"data_json": None, "commands": commands[:3]})  # the instance is fine
+
+
+def test_nested_lists_count_against_one_bound(echo: Echo) -> None:
+    """Commands and their headers share the bound: 14 commands of 300 headers each are
+    4,214 list elements; the 14th headers list is the one that runs past 4,160."""
+    headers = [(f"h{i}", "v") for i in range(300)]
+    request = Case("http_request", {"method": "GET", "url": "https://x.test/", "headers": headers, "body": None})
+    commands = [{"id": f"c{i}", "kind": request} for i in range(14)]
+    with pytest.raises(ResultError) as caught:
+        echo.call("echo-output", {"data_json": None, "commands": commands})
+    assert str(caught.value) == f"$.commands[13].kind.http_request.headers: the result holds more than {RESULT_LIST_ITEMS_MAX} list elements in all (this list has 300)"
+    roundtrip(echo, "echo-output", {"data_json": None, "commands": commands[:13]})  # 14 + 13 * 300 = 3,914
+
+
+def test_a_hostile_list_size_is_refused_before_it_is_read(types: dict[str, Any]) -> None:
+    """A C list claiming more elements than the bound (at address 0: nothing is read)
+    is refused by the fast lifter with the plain path's words."""
+    cases = [
+        ("echo-strings", c_val(LIST, 10**9, 0), ["x"] * (RESULT_LIST_ITEMS_MAX + 1), f"more than {RESULT_LIST_ITEMS_MAX} list elements in all"),
+        ("echo-u8list", c_val(LIST, RESULT_BYTES_MAX + 1, 0), b"\0" * (RESULT_BYTES_MAX + 1), f"more than {RESULT_BYTES_MAX} bytes of list<u8> in all"),
+    ]
+    for name, c_value, raw, words in cases:
+        with pytest.raises(ResultError) as plain:
+            FuncCodec(types[name]).decode_result(raw)
+        assert words in str(plain.value)
+        start_result()
+        try:
+            with pytest.raises(CodecError) as fast:
+                lift_of(types, name)(c_value, 0)
+        finally:
+            end_result()
+        assert str(fast.value).split(" (this list has")[0] == str(plain.value).split(" (this list has")[0]
+    # Outside a result (host-import arguments, single values) nothing is counted.
+    assert len(FuncCodec(types["echo-strings"]).decode_params(["x"] * (RESULT_LIST_ITEMS_MAX + 1))[0]) == RESULT_LIST_ITEMS_MAX + 1

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from pdk.host.runtime import Accepted
+from pdk.limits import RESULT_LIST_ITEMS_MAX
 
 from runtime_support import IDLE_TIMEOUT_S, Runtimes, invariant, job, runtime_host, runtimes  # noqa: F401
 
@@ -192,6 +193,26 @@ def test_a_stream_of_hostile_outputs_leaves_the_runtime_running(runtimes: Runtim
     assert finals.count("dead_lettered") == 5 and finals.count("handled") == 7
     doc = invariant(rt)
     assert doc["counters"]["accepted"] == len(texts) and doc["commands"]["by_result"]["invalid"] == 6
+    _still_serving(rt)
+
+
+def test_a_result_past_the_list_bound_is_a_permanent_invalid_output(runtimes: Runtimes) -> None:
+    """4,161 commands: the codec refuses the result while reading it (RESULT_LIST_ITEMS_MAX)
+    and the event is dead-lettered at once. The plain path (YOI_PDK_CODEC=plain) refuses
+    it in the same words (tests/e2e/test_codec.py), but only after wasmtime-py has
+    converted every command itself, which can outlast the call deadline on a loaded machine."""
+    rt = runtimes.make("chaos")
+    rt.start()
+    count = RESULT_LIST_ITEMS_MAX + 1
+    outcome = _run_job(rt, f"commands:flood:{count}")
+    assert outcome["outcome"] == "dead_lettered" and outcome["reason"] == "permanent_error"
+    assert outcome["attempts"] == 1
+    assert outcome["error"] == {
+        "code": "invalid_output",
+        "message": f"contract mismatch: $.ok.commands: the result holds more than {RESULT_LIST_ITEMS_MAX} list elements in all (this list has {count})",
+        "retryable": False,
+    }
+    assert outcome["command_results"] == [] and rt.emitted("chaos.flood") == []  # none of them ran
     _still_serving(rt)
 
 
