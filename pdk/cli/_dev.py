@@ -34,7 +34,7 @@ from . import _runtime_view as view
 from ._exit import EXIT_OK, EXIT_USER
 from ._plugin_cmds import UserError, _load_plugin, progress_renderer
 
-POLL_S = 0.2  # how often the sources' mtimes are read
+POLL_S = 0.1  # how often the sources' mtimes are read (a reload waits for one quiet poll)
 WATCH_SKIP_DIRS = frozenset({"build", "tests", ".venv", "venv", "__pycache__", ".git", ".pytest_cache", ".mypy_cache"})
 SERVED_TIMEOUT_S = 300.0  # a served call may wait for a reload's swap (a compile) before it runs
 PING_TIMEOUT_S = 1.0
