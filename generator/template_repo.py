@@ -116,6 +116,10 @@ def build_repo(templates: Path, dest: Path) -> list[TemplateVersion]:
             else:
                 child.unlink()
         shutil.copytree(version.tree, dest, ignore=_IGNORE, dirs_exist_ok=True)
+        # A fresh index, so git hashes every file: copytree keeps mtimes, and two versions
+        # of a file with the same size and mtime (as a fresh clone checks them out) would
+        # otherwise look unchanged to git's stat check and be left out of the commit.
+        (dest / ".git" / "index").unlink(missing_ok=True)
         _git(dest, "add", "-A")
         _git(dest, "commit", "-q", "--allow-empty", "-m", f"templates {version.version}")
         _git(dest, "tag", version.tag)
