@@ -14,22 +14,18 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import queue
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
+from _pdk_run import PdkRun, env_for
 
 pytestmark = pytest.mark.slow
 
@@ -46,79 +42,8 @@ def sink_dir(built_plugin: Callable[[str], Path]) -> Path:
     return built_plugin("durable-sink")
 
 
-@pytest.fixture
-def socket_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="pdk-dstop-"))  # short: Unix socket paths
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def env_for(socket_dir: Path) -> dict[str, str]:
-    return {**os.environ, "PDK_DEBUG": "", "YOI_PDK_RUNTIME_DIR": str(socket_dir)}
-
-
-def pdk(*args: str | Path, socket_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pdk.cli", *map(str, args)], capture_output=True, text=True, env=env_for(socket_dir), timeout=300)
-
-
-class Host:
-    """A `pdk run` subprocess whose stdout is read line by line by a thread (a copy of
-    the helper in test_durable_state, kept here while that one is being shared)."""
-
-    def __init__(self, *args: str | Path, socket_dir: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pdk.cli", "run", *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env_for(socket_dir),
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def until(self, prefix: str) -> str:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            assert line is not None, f"pdk run ended before {prefix!r}: {self.seen} {self.proc.stderr.read() if self.proc.stderr else ''}"
-            self.seen.append(line)
-            if line.startswith(prefix):
-                return line
-
-    def port(self) -> int:
-        return int(self.until("http: listening on").rsplit(":", 1)[1].strip("/"))
-
-    def rest(self) -> list[str]:
-        out = []
-        while (line := self.lines.get(timeout=WAIT_S)) is not None:
-            out.append(line)
-        return out
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@pytest.fixture
-def run_host(socket_dir: Path) -> Iterator[Callable[..., Host]]:
-    started: list[Host] = []
-
-    def _run(*args: str | Path) -> Host:
-        h = Host(*args, socket_dir=socket_dir)
-        started.append(h)
-        return h
-
-    yield _run
-    for h in started:
-        h.kill()
+def pdk(*args: str | Path, runtime_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pdk.cli", *map(str, args)], capture_output=True, text=True, env=env_for(runtime_dir), timeout=300)
 
 
 def post_jobs(port: int, bodies: list[dict[str, Any]]) -> list[str]:
@@ -137,16 +62,16 @@ def post_jobs(port: int, bodies: list[dict[str, Any]]) -> list[str]:
     return ids
 
 
-def status_of(control: Path, socket_dir: Path) -> dict[str, Any]:
-    done = pdk("status", "--json", "--control", control, socket_dir=socket_dir)
+def status_of(control: Path, runtime_dir: Path) -> dict[str, Any]:
+    done = pdk("status", "--json", "--control", control, runtime_dir=runtime_dir)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-def wait_drained(control: Path, socket_dir: Path) -> dict[str, Any]:
+def wait_drained(control: Path, runtime_dir: Path) -> dict[str, Any]:
     deadline = time.monotonic() + WAIT_S
     while True:
-        doc = status_of(control, socket_dir)
+        doc = status_of(control, runtime_dir)
         if doc["store"]["pending"] == 0 and doc["queue"]["depth"] == 0 and doc["queue"]["in_flight"] == 0:
             return doc
         assert time.monotonic() < deadline, doc["store"]
@@ -169,18 +94,18 @@ def accounting(path: Path) -> tuple[dict[str, tuple[str, int, str | None]], dict
     return events, dict(emits)
 
 
-def store_of(state: Path, socket_dir: Path) -> dict[str, Any]:
-    done = pdk("status", "--state", state, "--json", socket_dir=socket_dir)
+def store_of(state: Path, runtime_dir: Path) -> dict[str, Any]:
+    done = pdk("status", "--state", state, "--json", runtime_dir=runtime_dir)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
 def test_sigterm_leaves_undrained_events_pending_and_the_restart_handles_each_once(
-    sink_dir: Path, socket_dir: Path, tmp_path: Path, run_host: Callable[..., Host]
+    sink_dir: Path, runtime_dir: Path, tmp_path: Path, run_pdk: Callable[..., PdkRun]
 ) -> None:
     state = tmp_path / "state.sqlite3"
-    control = socket_dir / "sink.sock"
-    first = run_host(sink_dir, "--dev-grants", "--state", state, "--control", control, "--http-port", "0", "--drain-deadline", "0.1")
+    control = runtime_dir / "sink.sock"
+    first = run_pdk(sink_dir, "--dev-grants", "--state", state, "--control", control, "--http-port", "0", "--drain-deadline", "0.1")
     port = first.port()
     first.until("press Ctrl-C to stop")
     acked = post_jobs(port, [{"n": n, "spin_ms": SPIN_MS} for n in range(JOBS)])
@@ -196,10 +121,10 @@ def test_sigterm_leaves_undrained_events_pending_and_the_restart_handles_each_on
 
     # The store, read without a host: the undrained events are pending, none dead,
     # and the stop was clean.
-    before = store_of(state, socket_dir)
+    before = store_of(state, runtime_dir)
     assert (before["pending"], before["dead_letters"], before["handled"]) == (left, 0, handled)
     assert before["clean_stop"]["left_pending"] == left
-    text = pdk("status", "--state", state, socket_dir=socket_dir).stdout
+    text = pdk("status", "--state", state, runtime_dir=runtime_dir).stdout
     assert f"{left} events left pending (the next start delivers them)" in text
     events, emits = accounting(state)
     pending = {i for i, (s, _, _) in events.items() if s == "pending"}
@@ -207,11 +132,11 @@ def test_sigterm_leaves_undrained_events_pending_and_the_restart_handles_each_on
     assert {events[i][1] for i in pending} == {1}  # never delivered: their next attempt is the first
 
     # The restart delivers them, each once, with attempt 1.
-    second = run_host(sink_dir, "--dev-grants", "--state", state, "--control", control)
+    second = run_pdk(sink_dir, "--dev-grants", "--state", state, "--control", control)
     banner = second.until("state: ")
     assert banner == f"state: {state} (synchronous=normal); recovered {left} pending events: {left} queued again after a clean stop"
     second.until("press Ctrl-C to stop")
-    doc = wait_drained(control, socket_dir)
+    doc = wait_drained(control, runtime_dir)
     rec = doc["store"]["recovery"]
     assert (rec["pending"], rec["requeued"], rec["dead_lettered"], rec["clean_stop"]) == (left, left, 0, True)
     c = doc["counters"]
@@ -224,17 +149,17 @@ def test_sigterm_leaves_undrained_events_pending_and_the_restart_handles_each_on
     assert set(events) == set(acked)
     assert {s for s, _, _ in events.values()} == {"handled"}
     assert {i: (events[i][1], emits.get(i)) for i in acked} == {i: (1, [1]) for i in acked}  # exactly once, attempt 1
-    after = store_of(state, socket_dir)
+    after = store_of(state, runtime_dir)
     assert (after["pending"], after["handled"], after["dead_letters"], after["runs"]) == (0, JOBS, 0, 2)
     assert after["clean_stop"]["left_pending"] == 0
 
 
 def test_replay_with_state_makes_a_dead_letter_pending_for_the_next_run(
-    sink_dir: Path, socket_dir: Path, tmp_path: Path, run_host: Callable[..., Host]
+    sink_dir: Path, runtime_dir: Path, tmp_path: Path, run_pdk: Callable[..., PdkRun]
 ) -> None:
     state = tmp_path / "state.sqlite3"
-    control = socket_dir / "sink.sock"
-    first = run_host(sink_dir, "--dev-grants", "--state", state, "--control", control)
+    control = runtime_dir / "sink.sock"
+    first = run_pdk(sink_dir, "--dev-grants", "--state", state, "--control", control)
     port = first.port()
     first.until("press Ctrl-C to stop")
     (failed,) = post_jobs(port, [{"n": 1, "fail": True}])
@@ -242,26 +167,26 @@ def test_replay_with_state_makes_a_dead_letter_pending_for_the_next_run(
     first.proc.send_signal(signal.SIGINT)
     assert first.proc.wait(timeout=WAIT_S) == 0
 
-    done = pdk("dead-letters", "--state", state, "--json", socket_dir=socket_dir)
+    done = pdk("dead-letters", "--state", state, "--json", runtime_dir=runtime_dir)
     (letter,) = json.loads(done.stdout)
     assert letter["event"]["id"] == failed and letter["reason"] == "permanent_error"
-    unknown = pdk("replay", "dl-nope", "--state", state, socket_dir=socket_dir)
+    unknown = pdk("replay", "dl-nope", "--state", state, runtime_dir=runtime_dir)
     assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
     assert f"no dead letter 'dl-nope' in the state store {state}" in unknown.stderr
-    done = pdk("replay", letter["id"], "--state", state, socket_dir=socket_dir)
+    done = pdk("replay", letter["id"], "--state", state, runtime_dir=runtime_dir)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"replayed {letter['id']} as event {failed}: pending in {state} (1 pending); the next `pdk run --state` delivers it"
-    seen = store_of(state, socket_dir)
+    seen = store_of(state, runtime_dir)
     assert (seen["pending"], seen["dead_letters"]) == (1, 0)
 
-    second = run_host(sink_dir, "--dev-grants", "--state", state, "--control", control)
+    second = run_pdk(sink_dir, "--dev-grants", "--state", state, "--control", control)
     assert second.until("state: ").endswith("recovered 1 pending events: 1 queued again after a clean stop")
     second.until("press Ctrl-C to stop")
-    held = pdk("replay", letter["id"], "--state", state, socket_dir=socket_dir)  # a running host holds the store
+    held = pdk("replay", letter["id"], "--state", state, runtime_dir=runtime_dir)  # a running host holds the store
     assert held.returncode == 1 and "is locked by another process" in held.stderr and "replay through it with --id or --control" in held.stderr
-    doc = wait_drained(control, socket_dir)
+    doc = wait_drained(control, runtime_dir)
     assert doc["counters"]["recovered"] == 1
-    (again,) = json.loads(pdk("dead-letters", "--json", "--control", control, socket_dir=socket_dir).stdout)
+    (again,) = json.loads(pdk("dead-letters", "--json", "--control", control, runtime_dir=runtime_dir).stdout)
     # Delivered again (the job fails again by design): a new letter naming the old one.
     assert again["event"]["id"] == failed and again["replay_of"] == letter["id"] and again["attempts"] == 1
     second.proc.send_signal(signal.SIGINT)
