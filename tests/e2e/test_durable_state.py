@@ -18,15 +18,15 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
-from _pdk_run import PdkRun, env_for
+from _pdk_run import PdkRun
+from _store_probe import accounting, pdk, wait_drained
 
 from pdk.host.runtime.store import open_store
 
@@ -41,8 +41,6 @@ def sink_dir(built_plugin: Callable[[str], Path]) -> Path:
     return built_plugin("durable-sink")
 
 
-def pdk(*args: str | Path, runtime_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pdk.cli", *map(str, args)], capture_output=True, text=True, env=env_for(runtime_dir), timeout=300)
 
 
 def error_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -113,37 +111,10 @@ class Flood:
             return list(self.acked)
 
 
-def status_of(control: Path, runtime_dir: Path) -> dict[str, Any]:
-    done = pdk("status", "--json", "--control", control, runtime_dir=runtime_dir)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
-def wait_drained(control: Path, runtime_dir: Path) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        doc = status_of(control, runtime_dir)
-        if doc["store"]["pending"] == 0 and doc["queue"]["depth"] == 0 and doc["queue"]["in_flight"] == 0:
-            return doc
-        assert time.monotonic() < deadline, doc["store"]
-        time.sleep(0.2)
 
 
-def accounting(path: Path) -> tuple[dict[str, tuple[str, int, str | None]], dict[str, list[int]]]:
-    """The store's final word: per event id (state, attempt, dead-letter reason), and
-    per event id the attempts of its `job.done` emits."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        events = {i: (s, a, r) for i, s, a, r in conn.execute("SELECT id, state, attempt, dl_reason FROM events")}
-        emits: dict[str, list[int]] = defaultdict(list)
-        for (record,) in conn.execute("SELECT record FROM emitted ORDER BY seq"):
-            doc = json.loads(record)
-            if doc["topic"] == "job.done":
-                assert doc["data"]["event_id"] == doc["event_id"]
-                emits[doc["event_id"]].append(doc["data"]["attempt"])
-    finally:
-        conn.close()
-    return events, dict(emits)
 
 
 def digest_of(path: Path) -> str:
