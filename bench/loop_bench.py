@@ -194,6 +194,16 @@ def part_b(plugin: Path, tmp: Path, runs: int, env: dict[str, str]) -> tuple[flo
     return start_s, out
 
 
+def fresh_copy(tmp: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of examples/text-tools in `tmp` without build output, and the environment
+    of its `pdk` commands: a compile cache in `tmp` (cold) and no background compile."""
+    plugin = tmp / "text-tools"
+    shutil.copytree(ROOT / "examples" / "text-tools", plugin, ignore=shutil.ignore_patterns("build", "dist", "__pycache__"))
+    env = {**os.environ, "YOI_PDK_CACHE_DIR": str(tmp / "compile-cache"), "YOI_PDK_NO_BACKGROUND_COMPILE": "1"}
+    env.pop("YOI_PDK_NO_CACHE", None)
+    return plugin, env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
@@ -201,10 +211,7 @@ def main() -> None:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="loop-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        plugin = tmp / "text-tools"
-        shutil.copytree(ROOT / "examples" / "text-tools", plugin, ignore=shutil.ignore_patterns("build", "dist", "__pycache__"))
-        env = {**os.environ, "YOI_PDK_CACHE_DIR": str(tmp / "compile-cache"), "YOI_PDK_NO_BACKGROUND_COMPILE": "1"}
-        env.pop("YOI_PDK_NO_CACHE", None)
+        plugin, env = fresh_copy(tmp)
         b.build(plugin)  # warm the OS caches and write the manifest once
         for k in range(1, args.runs + 1):
             raw_build_s, raw_compile_s, raw_call_s = raw_floor(plugin, tmp)
@@ -232,11 +239,7 @@ def main() -> None:
           f"check {med([r.check_s for r in runs]):.2f}s {[round(r.check_s, 2) for r in runs]}")
     with tempfile.TemporaryDirectory(prefix="loop-bench-b-") as tmp_name:
         tmp = Path(tmp_name)
-        plugin = tmp / "text-tools"
-        shutil.copytree(ROOT / "examples" / "text-tools", plugin, ignore=shutil.ignore_patterns("build", "dist", "__pycache__"))
-        env = {**os.environ, "YOI_PDK_CACHE_DIR": str(tmp / "compile-cache"), "YOI_PDK_NO_BACKGROUND_COMPILE": "1"}
-        env.pop("YOI_PDK_NO_CACHE", None)
-        b.build(plugin)
+        plugin, env = fresh_copy(tmp)  # no build: pdk dev serves the sources on its dev runner
         start_s, dev_runs = part_b(plugin, tmp, args.runs, env)
     loop_b = med([r[1] for r in dev_runs])
     print(f"(b) pdk dev: save -> new result {loop_b:.2f}s  {[round(r[1], 2) for r in dev_runs]}  "

@@ -155,31 +155,45 @@ def _python_files(sources: list[Path]) -> list[Path]:
     return files
 
 
+class InputHash:
+    """A sha256 over labelled, length-prefixed inputs (so no two input lists collide):
+    the cache key of a build, and of the dev runner (generator/dev_runner.py)."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+
+    def add(self, label: str, data: bytes) -> None:
+        self._h.update(label.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+
+    def add_contract(self) -> None:
+        """The WIT contract and the guest PDK bundled into every component."""
+        wit = wit_dir()
+        for p in sorted(wit.rglob("*.wit")):
+            self.add("wit:" + p.relative_to(wit).as_posix(), p.read_bytes())
+        for p in guest_pdk_files():
+            self.add("pdk:" + p.name, p.read_bytes())
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
 def _input_key(plan: _Plan) -> str:
     """Hash everything that determines the component (builds are not reproducible,
     so the cache keys on inputs, never on the output)."""
-    h = hashlib.sha256()
-
-    def add(label: str, data: bytes) -> None:
-        h.update(label.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
-
-    add("format", str(CACHE_FORMAT).encode())
-    add("componentize-py", metadata.version("componentize-py").encode())
-    add("pdk", pdk.__version__.encode())
-    add("world", plan.world.encode())
-    add("module", f"{plan.module}:{plan.attr}".encode())
-    add("entry", (_ENTRY_TEMPLATE + "".join(_CLASS_TEMPLATES.values())).encode())
-    add("preload", " ".join((*STDLIB_PRELOAD, *plan.preload)).encode())
+    h = InputHash()
+    h.add("format", str(CACHE_FORMAT).encode())
+    h.add("componentize-py", metadata.version("componentize-py").encode())
+    h.add("pdk", pdk.__version__.encode())
+    h.add("world", plan.world.encode())
+    h.add("module", f"{plan.module}:{plan.attr}".encode())
+    h.add("entry", (_ENTRY_TEMPLATE + "".join(_CLASS_TEMPLATES.values())).encode())
+    h.add("preload", " ".join((*STDLIB_PRELOAD, *plan.preload)).encode())
     for p in _python_files(plan.sources):
-        add("src:" + p.relative_to(plan.plugin_dir.resolve()).as_posix(), p.read_bytes())
-    wit = wit_dir()
-    for p in sorted(wit.rglob("*.wit")):
-        add("wit:" + p.relative_to(wit).as_posix(), p.read_bytes())
-    for p in guest_pdk_files():
-        add("pdk:" + p.name, p.read_bytes())
+        h.add("src:" + p.relative_to(plan.plugin_dir.resolve()).as_posix(), p.read_bytes())
+    h.add_contract()
     # Installing, upgrading or removing a declared dependency changes the component.
     for d in plan.dependencies:
-        add("dependency", d.key())
+        h.add("dependency", d.key())
     return h.hexdigest()
 
 

@@ -15,7 +15,6 @@ Where this differs from a real build: docs/dev.md."""
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ from pdk.host.progress import ProgressEvent, step
 from . import dependencies as _deps
 from ._resources import wit_dir
 from .build import (
+    InputHash,
     _Componentize,
     _isolated_env,
     _load_plan,
@@ -142,23 +142,15 @@ def preload_list(plan: _Plan) -> tuple[str, ...]:
 
 
 def runner_key(plan: _Plan) -> str:
-    h = hashlib.sha256()
-
-    def add(label: str, data: bytes) -> None:
-        h.update(label.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
-
-    add("format", str(RUNNER_FORMAT).encode())
-    add("componentize-py", metadata.version("componentize-py").encode())
-    add("pdk", pdk.__version__.encode())
-    add("entry", _ENTRY.encode())
-    add("preload", " ".join(preload_list(plan)).encode())
-    wit = wit_dir()
-    for p in sorted(wit.rglob("*.wit")):
-        add("wit:" + p.relative_to(wit).as_posix(), p.read_bytes())
-    for p in guest_pdk_files():
-        add("pdk:" + p.name, p.read_bytes())
+    h = InputHash()
+    h.add("format", str(RUNNER_FORMAT).encode())
+    h.add("componentize-py", metadata.version("componentize-py").encode())
+    h.add("pdk", pdk.__version__.encode())
+    h.add("entry", _ENTRY.encode())
+    h.add("preload", " ".join(preload_list(plan)).encode())
+    h.add_contract()
     for d in plan.dependencies:
-        add("dependency", d.key())
+        h.add("dependency", d.key())
     return h.hexdigest()[:32]
 
 

@@ -238,30 +238,26 @@ class Runner:
             doc = {"loaded": False, "error": error_from_exception(exc).message, "needs_build": False}
         return self.types.ToolOutput("probe", encodable(dumps(doc)))
 
+    def _loaded(self) -> _bridge.Bridge:
+        """The bridge, or the plugin error an export raises when the sources did not load."""
+        try:
+            return self._load()
+        except BaseException as exc:  # noqa: BLE001 - nothing may escape an export
+            raise self._refusal(exc) from None
+
     def tools_call(self, call: Any) -> Any:
         if call.tool == DEV_PROBE_TOOL:
             return self._probe()
-        try:
-            bridge = self._load()
-        except BaseException as exc:  # noqa: BLE001 - nothing may escape an export
-            raise self._refusal(exc) from None
-        return bridge.tools_call(call)
+        return self._loaded().tools_call(call)
 
     def lifecycle_start(self, config_json: str) -> Any:
-        try:
-            bridge = self._load()
-        except BaseException as exc:  # noqa: BLE001
-            raise self._refusal(exc) from None
-        return bridge.lifecycle_start(config_json)
+        return self._loaded().lifecycle_start(config_json)
 
     def lifecycle_stop(self) -> Any:
-        try:
-            bridge = self._load()
-        except BaseException as exc:  # noqa: BLE001
-            raise self._refusal(exc) from None
-        return bridge.lifecycle_stop()
+        return self._loaded().lifecycle_stop()
 
     def lifecycle_status(self) -> Any:
+        # status() has no error result: sources that did not load mean "unhealthy".
         try:
             bridge = self._load()
         except BaseException as exc:  # noqa: BLE001
@@ -269,8 +265,4 @@ class Runner:
         return bridge.lifecycle_status()
 
     def events_handle(self, event: Any) -> Any:
-        try:
-            bridge = self._load()
-        except BaseException as exc:  # noqa: BLE001
-            raise self._refusal(exc) from None
-        return bridge.events_handle(event)
+        return self._loaded().events_handle(event)

@@ -19,6 +19,7 @@ from typing import Any
 
 from pdk._dev_runner import DEV_BUNDLE_PATH, DEV_BUNDLE_ROOT, DEV_PROBE_TOOL
 from pdk.package import PackageFiles
+from pdk.package.digest import sha256_file
 from pdk.package.manifest import parse_manifest_text
 
 from .codec import Err, Ok
@@ -116,16 +117,13 @@ _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
 def _file_sha256(path: Path) -> str:
+    """The runner's sha256, hashed once per (path, size, mtime): a reload does not
+    read its 37 MiB again."""
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
-    found = _SHA_CACHE.get(key)
-    if found is None:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        found = _SHA_CACHE[key] = h.hexdigest()
-    return found
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = sha256_file(path)
+    return _SHA_CACHE[key]
 
 
 def probe(plugin: LoadedPlugin) -> Probe:
@@ -140,9 +138,9 @@ def probe(plugin: LoadedPlugin) -> Probe:
             limit = plugin.instance.limits.memory_bytes // (1024 * 1024)
             return Probe(False, f"the dev runner does not fit this plugin's memory limit ({limit} MiB): {fault.message}", needs_build=True)
         return Probe(False, f"{fault.kind}: {fault.message}")
-    ok = getattr(value, "value", value) if not isinstance(value, Err) else None
-    if ok is None or isinstance(value, Err):
+    if isinstance(value, Err):
         return Probe(False, f"the runner refused the probe: {value!r}")
+    ok = getattr(value, "value", value)
     content = ok.get("content_json") if isinstance(ok, dict) else getattr(ok, "content_json", None)
     try:
         doc = json.loads(content or "{}")

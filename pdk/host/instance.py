@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import wasmtime
 from wasmtime.component import Component, Func, Linker
@@ -356,22 +356,38 @@ class PluginInstance:
 
     # -- calls ---------------------------------------------------------------------------------
 
+    def _arm(self, iface: str, name: str, args: tuple[Any, ...], deadline_s: float | None) -> tuple[_Live, ExportCall, Any, float]:
+        """(`_lock` held) Ready one call: the live instance (instantiated if need be), the
+        export's codec, the lowered arguments and the deadline in seconds; the store's
+        epoch deadline and fuel are set and the call is counted."""
+        if self._live is None:
+            self._live = self._instantiate()
+        live = self._live
+        _func, codec = self._func(live, iface, name)
+        raw_args = codec.lower(*args)
+        deadline = deadline_s or self.limits.deadline_s
+        live.store.set_epoch_deadline(self._ticker.ticks_for(deadline))
+        if self._fuel_enabled:
+            live.store.set_fuel(self.limits.fuel or 2**62)
+        self.calls += 1
+        return live, codec, raw_args, deadline
+
+    def _raise_failure(self, exc: BaseException) -> NoReturn:
+        """(`_lock` held) Raise what a failed call raises: a trap recycles the instance
+        and becomes a typed `GuestFault`; anything else is raised as it is."""
+        if isinstance(exc, (wasmtime.Trap, wasmtime.WasmtimeError)):
+            self._drop_live()
+            self.recycles += 1
+            raise classify_trap(exc) from None
+        raise exc
+
     def call(self, iface: str, name: str, *args: Any, deadline_s: float | None = None) -> Any:
         """Call an export with plain arguments; returns the plain result.
 
         Raises `GuestFault` when the guest faulted (the instance is then replaced) and
         `CodecError` when the arguments do not fit the function type (nothing ran)."""
         with self._lock:
-            if self._live is None:
-                self._live = self._instantiate()
-            live = self._live
-            func, codec = self._func(live, iface, name)
-            raw_args = codec.lower(*args)
-            deadline = deadline_s or self.limits.deadline_s
-            live.store.set_epoch_deadline(self._ticker.ticks_for(deadline))
-            if self._fuel_enabled:
-                live.store.set_fuel(self.limits.fuel or 2**62)
-            self.calls += 1
+            live, codec, raw_args, deadline = self._arm(iface, name, args, deadline_s)
             self._deadline_at = time.monotonic() + deadline
 
             def run() -> Any:
@@ -386,12 +402,7 @@ class PluginInstance:
                     self.recycles += 1
                     raise GuestFault("timeout", "the call exceeded its deadline while blocked in the guest and was abandoned")
                 if job.error is not None:
-                    exc = job.error
-                    if isinstance(exc, (wasmtime.Trap, wasmtime.WasmtimeError)):
-                        self._drop_live()
-                        self.recycles += 1
-                        raise classify_trap(exc) from None
-                    raise exc
+                    self._raise_failure(job.error)
                 raw = job.result
             finally:
                 self._deadline_at = None
@@ -410,16 +421,7 @@ class PluginInstance:
         self._lock.acquire()
         owned = True  # whether this thread still owns `_lock` (the watchdog may take it over)
         try:
-            if self._live is None:
-                self._live = self._instantiate()
-            live = self._live
-            func, codec = self._func(live, iface, name)
-            raw_args = codec.lower(*args)
-            deadline = deadline_s or self.limits.deadline_s
-            live.store.set_epoch_deadline(self._ticker.ticks_for(deadline))
-            if self._fuel_enabled:
-                live.store.set_fuel(self.limits.fuel or 2**62)
-            self.calls += 1
+            live, codec, raw_args, deadline = self._arm(iface, name, args, deadline_s)
             now = time.monotonic()
             self._deadline_at = now + deadline
             here = _HereCall(now + deadline + BLOCKED_CALL_GRACE_S, on_abandon)
@@ -444,11 +446,7 @@ class PluginInstance:
                 raise CallAbandoned("the call was abandoned while blocked in the guest")
             self._deadline_at = None
             if error is not None:
-                if isinstance(error, (wasmtime.Trap, wasmtime.WasmtimeError)):
-                    self._drop_live()
-                    self.recycles += 1
-                    raise classify_trap(error) from None
-                raise error
+                self._raise_failure(error)
             return codec.lift(raw)
         finally:
             if owned:
