@@ -87,7 +87,7 @@ from .codec import (
     start_result,
 )
 
-__all__ = ["ENV_CODEC", "BoundFastCall", "ExportCall", "FastCall", "PlainCall", "Unsupported", "bind_export", "fast_path_enabled"]
+__all__ = ["ENV_CODEC", "BoundFastCall", "ExportCall", "FastCall", "PlainCall", "StoreKnobs", "Unsupported", "bind_export", "fast_path_enabled"]
 
 ENV_CODEC = "YOI_PDK_CODEC"  # "plain": every call through wasmtime-py's own conversion
 
@@ -172,6 +172,8 @@ _error_p = ctypes.POINTER(_ffi.wasmtime_error_t)  # what WasmtimeError._from_ptr
 _func_call = _proto("wasmtime_component_func_call", _vp, _vp, _vp, _vp, _sz, _vp, _sz)
 _post_return = _proto("wasmtime_component_func_post_return", _vp, _vp, _vp)
 _val_delete = _proto("wasmtime_component_val_delete", None, _vp)
+_set_epoch_deadline = _proto("wasmtime_context_set_epoch_deadline", None, _vp, ctypes.c_uint64)
+_set_fuel = _proto("wasmtime_context_set_fuel", _vp, _vp, ctypes.c_uint64)
 
 _C = ctypes.c_char
 _VAL_BYTES = _C * _VAL
@@ -915,6 +917,27 @@ class PlainCall:
 
 
 ExportCall = BoundFastCall | PlainCall
+
+
+class StoreKnobs:
+    """What is set on a store before every call (epoch deadline, fuel), without
+    wasmtime-py's per-call wrappers (`Store._context()` makes a pointer object
+    each time). The same C functions `Store.set_epoch_deadline` and `Store.set_fuel`
+    call."""
+
+    __slots__ = ("_store", "_context")
+
+    def __init__(self, store: wasmtime.Store) -> None:
+        self._store = store  # keeps the store (and its context) alive
+        self._context = ctypes.cast(store._context(), ctypes.c_void_p).value
+
+    def set_epoch_deadline(self, ticks: int) -> None:
+        _set_epoch_deadline(self._context, ticks)
+
+    def set_fuel(self, fuel: int) -> None:
+        error = _set_fuel(self._context, fuel)
+        if error:
+            _raise_wasm_error(error)
 
 _PLANS_ATTR = "_yoi_call_plans"
 
