@@ -53,23 +53,24 @@ def raw_instance(
     return store, func
 
 
-def timed_bare_call(store: wasmtime.Store, func: Func, lowered: object) -> float:
+def timed_bare_call(call: object, token: object) -> float:
     """Seconds of the wasm call itself: `wasmtime_component_func_call` + post_return
-    with arguments already lowered (by `pdk.host._fastcall`), no conversion at all.
-    The result is freed outside the timed part."""
+    with arguments already lowered by `call` (a `pdk.host._fastcall.BoundFastCall`;
+    `token` from its `lower`), through the same prebuilt ctypes arguments its
+    `invoke` uses, into a fresh result slot: no conversion at all. The result is
+    freed outside the timed part."""
     import ctypes
 
     from pdk.host import _fastcall
 
-    func_address = ctypes.addressof(func._func)
-    context = ctypes.cast(store._context(), ctypes.c_void_p).value
+    assert isinstance(call, _fastcall.BoundFastCall) and token == call._token
     result = _fastcall._VAL_BYTES()
-    args = lowered
-    assert isinstance(args, _fastcall._Args)
+    func, context, args, count, _, results = call._call_args
+    result_address = ctypes.c_void_p(ctypes.addressof(result))
     started = time.perf_counter()
-    error = _fastcall._func_call(func_address, context, args.address, args.count, ctypes.addressof(result), 1)
+    error = _fastcall._func_call_c(func, context, args, count, result_address, results)
     if not error:
-        error = _fastcall._post_return(func_address, context)
+        error = _fastcall._post_return_c(func, context)
     elapsed = time.perf_counter() - started
     assert not error, "the bare call failed"
     _fastcall._val_delete(ctypes.addressof(result))

@@ -4,30 +4,38 @@ wasmtime-py 50's ``Func.__call__`` (``wasmtime/component/_func.py``) asks the C 
 for the function type on every call and converts every value by walking
 ``ValType`` objects built afresh each time (``valtype_from_ptr``, ``fields``,
 ``cases``, ``_tagged``), with a C call per value; for a small export that costs
-several times the wasm call itself. Here the converters are compiled once per
-function type, from the codec's plans (``pdk/host/codec.py``): they write the
-host's plain values straight into the C ``wasmtime_component_val_t`` tree that
-``wasmtime_component_func_call`` takes, and read the result tree straight back into
-plain values. The plain values are exactly the codec's (records as snake_case
-dicts, ``Case``, ``Ok``/``Err``, ``Some``, ``frozenset`` flags, ...).
+several times the wasm call itself. Here the converters of a function type are
+Python source generated once from the codec's plans (``pdk/host/_fastgen.py``):
+the lowerer writes the host's plain values straight into the C
+``wasmtime_component_val_t`` tree that ``wasmtime_component_func_call`` takes,
+the lifter reads the result tree straight back into plain values. The plain
+values are exactly the codec's (records as snake_case dicts, ``Case``,
+``Ok``/``Err``, ``Some``, ``frozenset`` flags, ...).
 
-This is the ONE module of the host that reaches below wasmtime-py's public API
-(``wasmtime._ffi`` / ``wasmtime._bindings``: the C value layout and
+This module and ``_fastgen.py`` are the ONLY part of the host that reaches below
+wasmtime-py's public API (``wasmtime._ffi``: the C value layout and
 ``wasmtime_component_func_call``). wasmtime is pinned (``pyproject.toml``); the
 layout is checked when this module is imported, and a function type the converters
 cannot handle (resources, future, stream, error-context) falls back to the plain
 path, which ``YOI_PDK_CODEC=plain`` selects for every call.
 
-Memory. The C API only *reads* the arguments of a call (wasmtime-py deletes its own
-argument values after the call returns), so the whole argument tree is built in one
-Python-owned buffer: values, element arrays and string bytes side by side, pointers
-fixed up once the buffer's address is known. Nothing is allocated in wasmtime for
-arguments, so nothing has to be freed, and a value refused half way leaves nothing
-behind. Names that come from the type (record fields, enum and variant cases,
-flags) live in static buffers owned by the compiled converters. The result is
-written by wasmtime, owned by the caller, read and then deleted as one tree
-(``wasmtime_component_val_delete``). Strings sent are always valid UTF-8 (Python
-encodes them) and chars valid scalar values, which the C API relies on.
+Memory. The C API only *reads* the arguments of a call, so each bound function
+keeps one Python-owned arena (a bytearray that cannot be resized while its
+address is in use) and lowers every call's arguments into it: values, record
+entries, boxes, list elements and string bytes side by side, pointers written
+as absolute addresses. Nothing is allocated in wasmtime for arguments, and a
+value refused half way leaves nothing behind. An arena too small for a call is
+replaced by a bigger one (and a big one by the default size on the next call).
+Names that come from the type (record fields, cases, flags) live in static
+buffers owned by the generated converters. The result is written by wasmtime
+into a slot owned by the bound function and read from there. The slot is never
+left holding a deleted value: ``wasmtime_component_func_call`` drops whatever
+the slot holds before it writes the new result, so a result of a type without
+lists is left in place and freed by the next call (or when the bound function
+is collected), and one that may hold lists is deleted after it is read
+(``wasmtime_component_val_delete``) and the slot reset to ``bool false``.
+Strings sent are always valid UTF-8 (Python encodes them) and chars valid
+scalar values, which the C API relies on.
 
 Errors. Lowering checks what the codec checks (types, integer ranges, UTF-8,
 names); on any failure the codec itself re-encodes the arguments to produce its
@@ -45,12 +53,8 @@ itself, so it sends them as the caller meant.
 from __future__ import annotations
 
 import ctypes
-import dataclasses
-import enum
-import math
 import os
-import struct
-from collections.abc import Callable, Mapping
+import weakref
 from typing import Any
 
 import wasmtime
@@ -58,34 +62,8 @@ from wasmtime import _ffi as _ffi
 from wasmtime.component import Component, Func
 from wasmtime.component._enter import maybe_raise_last_exn
 
-from .codec import (
-    Case,
-    CodecError,
-    Err,
-    FuncCodec,
-    Ok,
-    Plan,
-    ResultError,
-    Some,
-    _BoolPlan,
-    _BytesPlan,
-    _CharPlan,
-    _EnumPlan,
-    _FlagsPlan,
-    _FloatPlan,
-    _IntPlan,
-    _ListPlan,
-    _OptionPlan,
-    _RecordPlan,
-    _ResultPlan,
-    _StringPlan,
-    _TuplePlan,
-    _VariantPlan,
-    charge_bytes,
-    charge_items,
-    end_result,
-    start_result,
-)
+from ._fastgen import Full, Generated, Unsupported, generate
+from .codec import CodecError, FuncCodec, ResultError
 
 __all__ = ["ENV_CODEC", "BoundFastCall", "ExportCall", "FastCall", "PlainCall", "StoreKnobs", "Unsupported", "bind_export", "fast_path_enabled"]
 
@@ -132,29 +110,6 @@ def _layout_ok() -> bool:
 
 _LAYOUT_OK = _layout_ok()
 
-# Value kinds (wasmtime/_ffi.py, WASMTIME_COMPONENT_*).
-_K_BOOL = _ffi.WASMTIME_COMPONENT_BOOL.value
-_K_S8 = _ffi.WASMTIME_COMPONENT_S8.value
-_K_U8 = _ffi.WASMTIME_COMPONENT_U8.value
-_K_S16 = _ffi.WASMTIME_COMPONENT_S16.value
-_K_U16 = _ffi.WASMTIME_COMPONENT_U16.value
-_K_S32 = _ffi.WASMTIME_COMPONENT_S32.value
-_K_U32 = _ffi.WASMTIME_COMPONENT_U32.value
-_K_S64 = _ffi.WASMTIME_COMPONENT_S64.value
-_K_U64 = _ffi.WASMTIME_COMPONENT_U64.value
-_K_F32 = _ffi.WASMTIME_COMPONENT_F32.value
-_K_F64 = _ffi.WASMTIME_COMPONENT_F64.value
-_K_CHAR = _ffi.WASMTIME_COMPONENT_CHAR.value
-_K_STRING = _ffi.WASMTIME_COMPONENT_STRING.value
-_K_LIST = _ffi.WASMTIME_COMPONENT_LIST.value
-_K_RECORD = _ffi.WASMTIME_COMPONENT_RECORD.value
-_K_TUPLE = _ffi.WASMTIME_COMPONENT_TUPLE.value
-_K_VARIANT = _ffi.WASMTIME_COMPONENT_VARIANT.value
-_K_ENUM = _ffi.WASMTIME_COMPONENT_ENUM.value
-_K_OPTION = _ffi.WASMTIME_COMPONENT_OPTION.value
-_K_RESULT = _ffi.WASMTIME_COMPONENT_RESULT.value
-_K_FLAGS = _ffi.WASMTIME_COMPONENT_FLAGS.value
-
 
 def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
     # `dll[name]` makes a fresh function object, so these prototypes (addresses as
@@ -175,591 +130,23 @@ _val_delete = _proto("wasmtime_component_val_delete", None, _vp)
 _set_epoch_deadline = _proto("wasmtime_context_set_epoch_deadline", None, _vp, ctypes.c_uint64)
 _set_fuel = _proto("wasmtime_context_set_fuel", _vp, _vp, ctypes.c_uint64)
 
-_C = ctypes.c_char
-_VAL_BYTES = _C * _VAL
+
+def _bare(name: str) -> Any:
+    """A prototype without `argtypes`, for calls whose arguments are prebuilt ctypes
+    objects (`c_void_p`, `c_size_t`): half the per-call cost of converting each."""
+    fn = _ffi.dll[name]
+    fn.restype = _vp
+    return fn
+
+
+_func_call_c = _bare("wasmtime_component_func_call")
+_post_return_c = _bare("wasmtime_component_func_post_return")
+
+_VAL_BYTES = ctypes.c_char * _VAL
 _addressof = ctypes.addressof
-_isfinite = math.isfinite
-_pack_into = struct.pack_into
-_unpack_from = struct.unpack_from
-_EMPTY = ctypes.create_string_buffer(_VAL)
-_EMPTY_ADDRESS = ctypes.addressof(_EMPTY)
-_PADS = [b"\0" * n for n in range(8)]  # _PADS[n]: n zero bytes
-
-# The argument arena: a bytearray `a` holding the values; `fix` lists the offsets of
-# the pointer words that hold arena offsets (made absolute once the address is known).
-Arena = bytearray
-# A lowerer writes a plain value into the zeroed value (`bool false`) at `a[at:at+32]`.
-Lower = Callable[[Any, Arena, int, list[int]], None]
-# A lifter reads the C value at `buf[off:off+32]` (wasmtime's memory, copied) into a plain value.
-Lift = Callable[[bytes, int], Any]
-
-
-class Unsupported(Exception):
-    """The fast path cannot convert this function type; use the plain path."""
-
-
-class _Refused(Exception):
-    """A value the fast lowerer will not write; the codec words the error."""
-
-
-def _read(address: int, size: int) -> bytes:
-    """`size` bytes of wasmtime-owned memory."""
-    data: bytes = (_C * size).from_address(address).raw
-    return data
-
-
-def _block(a: Arena, size: int) -> int:
-    """Appends `size` zero bytes (an array of `bool false` values) to the arena."""
-    at = len(a)
-    a += bytes(size)
-    return at
-
-
-def _append_bytes(a: Arena, raw: bytes) -> int:
-    """Appends raw bytes, padded so the next block stays 8-aligned; returns their offset."""
-    at = len(a)
-    a += raw
-    pad = -len(a) & 7
-    if pad:
-        a += _PADS[pad]
-    return at
-
-
-class _Names:
-    """Static, NUL-free storage for names that come from the type."""
-
-    def __init__(self) -> None:
-        self._keep: list[Any] = []
-
-    def add(self, name: str) -> tuple[int, int]:
-        raw = name.encode("utf-8")
-        buf = ctypes.create_string_buffer(raw, len(raw) + 1)
-        self._keep.append(buf)
-        return len(raw), _addressof(buf)
-
-
-def _bad_kind(buf: bytes, off: int, wit: str) -> None:
-    """Raised by a lifter whose value has another kind byte (checked inline: `buf[off] != K`)."""
-    raise CodecError(f"the guest returned a value of kind {buf[off]} where {wit} was expected")
-
-
-def _read_name(buf: bytes, off: int) -> bytes:
-    size, data = _unpack_from("<QQ", buf, off)
-    return _read(data, size) if size else b""
-
-
-def _plain_name(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-def _record_items(value: Any) -> Mapping[str, Any]:
-    if isinstance(value, Mapping):
-        return value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    raise _Refused
-
-
-# ------------------------------------------------------------------- scalar types
-
-_INTS = {
-    "u8": (_K_U8, "B"),
-    "s8": (_K_S8, "b"),
-    "u16": (_K_U16, "H"),
-    "s16": (_K_S16, "h"),
-    "u32": (_K_U32, "I"),
-    "s32": (_K_S32, "i"),
-    "u64": (_K_U64, "Q"),
-    "s64": (_K_S64, "q"),
-}
-
-
-def _bool() -> tuple[Lower, Lift]:
-    def lower_bool(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        if value is True:
-            a[at + 8] = 1
-        elif value is not False:  # a zeroed value already is `bool false`
-            raise _Refused
-
-    def lift_bool(buf: bytes, off: int) -> Any:
-        if buf[off] != _K_BOOL:
-            _bad_kind(buf, off, "bool")
-        return buf[off + 8] != 0
-
-    return lower_bool, lift_bool
-
-
-def _int(plan: _IntPlan) -> tuple[Lower, Lift]:
-    kind, fmt = _INTS[plan.wit]
-    lo, hi, wit = plan.lo, plan.hi, plan.wit
-    layout, inner = "<B7x" + fmt, "<" + fmt
-
-    def lower_int(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        if value.__class__ is not int and (not isinstance(value, int) or isinstance(value, bool)):
-            raise _Refused
-        if not lo <= value <= hi:
-            raise _Refused
-        _pack_into(layout, a, at, kind, value)
-
-    def lift_int(buf: bytes, off: int) -> Any:
-        if buf[off] != kind:
-            _bad_kind(buf, off, wit)
-        return _unpack_from(inner, buf, off + 8)[0]
-
-    return lower_int, lift_int
-
-
-def _float(plan: _FloatPlan) -> tuple[Lower, Lift]:
-    kind, fmt = (_K_F32, "f") if plan.wit == "f32" else (_K_F64, "d")
-    limit, wit = plan.limit, plan.wit
-    layout, inner = "<B7x" + fmt, "<" + fmt
-
-    def lower_float(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _Refused
-        number = float(value)  # OverflowError for huge ints: refused
-        if limit is not None and abs(number) > limit and _isfinite(number):
-            raise _Refused
-        _pack_into(layout, a, at, kind, number)
-
-    def lift_float(buf: bytes, off: int) -> Any:
-        if buf[off] != kind:
-            _bad_kind(buf, off, wit)
-        return float(_unpack_from(inner, buf, off + 8)[0])
-
-    return lower_float, lift_float
-
-
-def _char() -> tuple[Lower, Lift]:
-    def lower_char(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        if not isinstance(value, str) or len(value) != 1:
-            raise _Refused
-        point = ord(value)
-        if 0xD800 <= point <= 0xDFFF:
-            raise _Refused
-        _pack_into("<B7xI", a, at, _K_CHAR, point)
-
-    def lift_char(buf: bytes, off: int) -> Any:
-        if buf[off] != _K_CHAR:
-            _bad_kind(buf, off, "char")
-        point = _unpack_from("<I", buf, off + 8)[0]
-        if point > 0x10FFFF or 0xD800 <= point <= 0xDFFF:
-            raise CodecError(f"the guest returned {point:#x} for a char, which is not a Unicode scalar value")
-        return chr(point)
-
-    return lower_char, lift_char
-
-
-def _string() -> tuple[Lower, Lift]:
-    def lower_string(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        if not isinstance(value, str):
-            raise _Refused
-        raw = value.encode("utf-8")  # UnicodeEncodeError (a lone surrogate): refused
-        _pack_into("<B7xQQ", a, at, _K_STRING, len(raw), _append_bytes(a, raw) if raw else 0)
-        fix.append(at + 16)
-
-    def lift_string(buf: bytes, off: int) -> Any:
-        if buf[off] != _K_STRING:
-            _bad_kind(buf, off, "string")
-        size, data = _unpack_from("<QQ", buf, off + 8)
-        if not size:
-            return ""
-        try:
-            return _read(data, size).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CodecError(f"the guest returned a string that is not valid UTF-8 (byte {exc.start})") from None
-
-    return lower_string, lift_string
-
-
-def _bytes() -> tuple[Lower, Lift]:
-    """`list<u8>`: a list of u8 values in C, written and read in bulk."""
-    u8 = bytes([_K_U8])
-
-    def lower_bytes(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        if not isinstance(value, bytes):
-            if not isinstance(value, (bytearray, memoryview)):
-                raise _Refused
-            value = bytes(value)
-        count = len(value)
-        data = _block(a, count * _VAL)
-        if count:
-            end = data + count * _VAL
-            a[data:end:_VAL] = u8 * count
-            a[data + 8 : end : _VAL] = value
-        _pack_into("<B7xQQ", a, at, _K_LIST, count, data)
-        fix.append(at + 16)
-
-    def lift_bytes(buf: bytes, off: int) -> Any:
-        if buf[off] != _K_LIST:
-            _bad_kind(buf, off, "list<u8>")
-        size, data = _unpack_from("<QQ", buf, off + 8)
-        if not size:
-            return b""
-        charge_bytes(size)  # before the copy: a hostile size costs nothing
-        block = _read(data, size * _VAL)
-        if block[0::_VAL] != u8 * size:
-            raise CodecError("the guest returned a list<u8> with elements of another kind")
-        return block[8::_VAL]
-
-    return lower_bytes, lift_bytes
-
-
-# -------------------------------------------------------------------- containers
-
-
-def _list(plan: _ListPlan) -> tuple[Lower, Lift]:
-    lower_item, lift_item = _compile(plan.element)
-    wit = plan.wit
-
-    def lower_list(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        if not isinstance(value, (list, tuple)):
-            raise _Refused
-        data = _block(a, len(value) * _VAL)
-        _pack_into("<B7xQQ", a, at, _K_LIST, len(value), data)
-        fix.append(at + 16)
-        for item in value:
-            lower_item(item, a, data, fix)
-            data += _VAL
-
-    def lift_list(buf: bytes, off: int) -> Any:
-        if buf[off] != _K_LIST:
-            _bad_kind(buf, off, wit)
-        size, data = _unpack_from("<QQ", buf, off + 8)
-        if not size:
-            return []
-        charge_items(size)  # before any element is read
-        block = _read(data, size * _VAL)
-        out = []
-        for index in range(size):
-            try:
-                out.append(lift_item(block, index * _VAL))
-            except CodecError as error:
-                error.segments.insert(0, f"[{index}]")
-                raise
-        return out
-
-    return lower_list, lift_list
-
-
-def _tuple(plan: _TuplePlan) -> tuple[Lower, Lift]:
-    pairs = [_compile(p) for p in plan.elements]
-    lowers = tuple(p[0] for p in pairs)
-    lifts = tuple(p[1] for p in pairs)
-    count, wit = len(pairs), plan.wit
-
-    def lower_tuple(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        if not isinstance(value, (tuple, list)) or len(value) != count:
-            raise _Refused
-        data = _block(a, count * _VAL)
-        _pack_into("<B7xQQ", a, at, _K_TUPLE, count, data)
-        fix.append(at + 16)
-        for lower, item in zip(lowers, value):
-            lower(item, a, data, fix)
-            data += _VAL
-
-    def lift_tuple(buf: bytes, off: int) -> Any:
-        if buf[off] != _K_TUPLE:
-            _bad_kind(buf, off, wit)
-        size, data = _unpack_from("<QQ", buf, off + 8)
-        if size != count:
-            raise CodecError(f"the guest returned a tuple of {size} elements, expected {count}")
-        block = _read(data, size * _VAL) if size else b""
-        out = []
-        for index, lift in enumerate(lifts):
-            try:
-                out.append(lift(block, index * _VAL))
-            except CodecError as error:
-                error.segments.insert(0, f"[{index}]")
-                raise
-        return tuple(out)
-
-    return lower_tuple, lift_tuple
-
-
-def _record(plan: _RecordPlan, names: _Names) -> tuple[Lower, Lift]:
-    fields = []
-    template = bytearray()
-    for field in plan.fields:
-        lower, lift = _compile(field.plan)
-        fields.append((field.snake, field.kebab, field.plan.may_be_none, lower, lift))
-        size, address = names.add(field.kebab)
-        template += struct.pack("<QQ", size, address) + bytes(_VAL)  # the name, then `bool false`
-    entries = bytes(template)
-    count = len(fields)
-    lowers = tuple((snake, kebab, optional, lower) for snake, kebab, optional, lower, _ in fields)
-    lifts = tuple((snake, lift) for snake, _, _, _, lift in fields)
-
-    def lower_record(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        items = value if value.__class__ is dict else _record_items(value)
-        data = len(a)
-        a += entries
-        _pack_into("<B7xQQ", a, at, _K_RECORD, count, data)
-        fix.append(at + 16)
-        data += _ENTRY_VAL
-        used = 0
-        for snake, kebab, optional, lower in lowers:
-            if snake in items:
-                item = items[snake]
-                used += 1
-            elif kebab in items:
-                item = items[kebab]
-                used += 1
-            elif optional:
-                item = None  # an absent option field is `none`
-            else:
-                raise _Refused
-            lower(item, a, data, fix)
-            data += _ENTRY
-        if used != len(items):
-            raise _Refused
-
-    def lift_record(buf: bytes, off: int) -> Any:
-        if buf[off] != _K_RECORD:
-            _bad_kind(buf, off, "record")
-        size, data = _unpack_from("<QQ", buf, off + 8)
-        if size != count:
-            raise CodecError(f"the guest returned a record of {size} fields, expected {count}")
-        block = _read(data, size * _ENTRY) if size else b""
-        out = {}
-        at = _ENTRY_VAL
-        for snake, lift in lifts:
-            try:
-                out[snake] = lift(block, at)
-            except CodecError as error:
-                error.segments.insert(0, f".{snake}")
-                raise
-            at += _ENTRY
-        return out
-
-    return lower_record, lift_record
-
-
-def _enum(plan: _EnumPlan, names: _Names) -> tuple[Lower, Lift]:
-    static = {wit: names.add(wit) for wit in plan.to_plain}
-    to_c = {name: static[wit] for name, wit in plan.to_wit.items()}
-    to_plain = {wit.encode(): plain for wit, plain in plan.to_plain.items()}
-
-    def lower_enum(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        size, address = to_c[_plain_name(value)]  # KeyError / TypeError: refused
-        _pack_into("<B7xQQ", a, at, _K_ENUM, size, address)
-
-    def lift_enum(buf: bytes, off: int) -> Any:
-        if buf[off] != _K_ENUM:
-            _bad_kind(buf, off, "enum")
-        raw = _read_name(buf, off + 8)
-        try:
-            return to_plain[raw]
-        except KeyError:
-            raise CodecError(f"the guest returned an unknown enum name {raw[:60]!r}") from None
-
-    return lower_enum, lift_enum
-
-
-def _flags(plan: _FlagsPlan, names: _Names) -> tuple[Lower, Lift]:
-    static = {wit: names.add(wit) for wit in plan.to_plain}
-    to_c = {name: static[wit] for name, wit in plan.to_wit.items()}
-    to_plain = {wit.encode(): plain for wit, plain in plan.to_plain.items()}
-
-    def lower_flags(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        if not isinstance(value, (set, frozenset, list, tuple)):
-            raise _Refused
-        chosen = {to_c[_plain_name(item)] for item in value}  # KeyError / TypeError: refused
-        data = _block(a, len(chosen) * _NAME)
-        _pack_into("<B7xQQ", a, at, _K_FLAGS, len(chosen), data)
-        fix.append(at + 16)
-        for size, address in chosen:
-            _pack_into("<QQ", a, data, size, address)
-            data += _NAME
-
-    def lift_flags(buf: bytes, off: int) -> Any:
-        if buf[off] != _K_FLAGS:
-            _bad_kind(buf, off, "flags")
-        size, data = _unpack_from("<QQ", buf, off + 8)
-        block = _read(data, size * _NAME) if size else b""
-        try:
-            return frozenset(to_plain[_read_name(block, i * _NAME)] for i in range(size))
-        except KeyError:
-            raise CodecError("the guest returned an unknown flag name") from None
-
-    return lower_flags, lift_flags
-
-
-# ---------------------------------------------------------- variant-like types
-
-
-def _payload(plan: Plan | None) -> tuple[Lower | None, Lift | None]:
-    if plan is None:
-        return None, None
-    return _compile(plan)
-
-
-def _lift_boxed(lift: Lift, pointer: int) -> Any:
-    return lift(_VAL_BYTES.from_address(pointer).raw, 0)
-
-
-def _option(plan: _OptionPlan) -> tuple[Lower, Lift]:
-    assert plan.some.plan is not None
-    lower_some, lift_some = _compile(plan.some.plan)
-    wrap, wit = plan.wrap, plan.wit
-
-    def lower_option(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        if value is None:
-            a[at] = _K_OPTION  # a null pointer: none
-            return
-        if isinstance(value, Some):
-            value = value.value
-        box = _block(a, _VAL)
-        _pack_into("<B7xQ", a, at, _K_OPTION, box)
-        fix.append(at + 8)
-        lower_some(value, a, box, fix)
-
-    def lift_option(buf: bytes, off: int) -> Any:
-        if buf[off] != _K_OPTION:
-            _bad_kind(buf, off, wit)
-        pointer = _unpack_from("<Q", buf, off + 8)[0]
-        if not pointer:
-            return None
-        payload = _lift_boxed(lift_some, pointer)
-        return Some(payload) if wrap else payload
-
-    return lower_option, lift_option
-
-
-def _result(plan: _ResultPlan) -> tuple[Lower, Lift]:
-    lower_ok, lift_ok = _payload(plan.ok.plan)
-    lower_err, lift_err = _payload(plan.err.plan)
-    wit = plan.wit
-
-    def lower_result(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        if isinstance(value, Ok):
-            lower, is_ok = lower_ok, True
-        elif isinstance(value, Err):
-            lower, is_ok = lower_err, False
-        else:
-            raise _Refused
-        payload = value.value
-        if lower is None:
-            if payload is not None:
-                raise _Refused
-            _pack_into("<B7x?", a, at, _K_RESULT, is_ok)  # a null pointer: no payload
-            return
-        box = _block(a, _VAL)
-        _pack_into("<B7x?7xQ", a, at, _K_RESULT, is_ok, box)
-        fix.append(at + 16)
-        lower(payload, a, box, fix)
-
-    def lift_result(buf: bytes, off: int) -> Any:
-        if buf[off] != _K_RESULT:
-            _bad_kind(buf, off, wit)
-        is_ok = buf[off + 8] != 0
-        lift, tag = (lift_ok, "ok") if is_ok else (lift_err, "err")
-        payload = None
-        if lift is not None:
-            pointer = _unpack_from("<Q", buf, off + 16)[0]
-            if not pointer:
-                raise CodecError(f"the guest returned {tag} without its payload")
-            try:
-                payload = _lift_boxed(lift, pointer)
-            except CodecError as error:
-                error.segments.insert(0, f".{tag}")
-                raise
-        return Ok(payload) if is_ok else Err(payload)
-
-    return lower_result, lift_result
-
-
-def _variant(plan: _VariantPlan, names: _Names) -> tuple[Lower, Lift]:
-    by_name: dict[str, tuple[int, int, Lower | None]] = {}
-    by_wit: dict[bytes, tuple[str, Lift | None]] = {}
-    for spec in plan.cases:
-        lower, lift = _payload(spec.plan)
-        size, address = names.add(spec.wit)
-        by_wit[spec.wit.encode()] = (spec.plain, lift)
-        by_name[spec.plain] = by_name[spec.wit] = (size, address, lower)
-
-    def lower_variant(value: Any, a: Arena, at: int, fix: list[int]) -> None:
-        if not isinstance(value, Case):
-            raise _Refused
-        size, address, lower = by_name[value.tag]  # KeyError / TypeError: refused
-        payload = value.value
-        if lower is None:
-            if payload is not None:
-                raise _Refused
-            _pack_into("<B7xQQ", a, at, _K_VARIANT, size, address)  # a null payload pointer
-            return
-        box = _block(a, _VAL)
-        _pack_into("<B7xQQQ", a, at, _K_VARIANT, size, address, box)
-        fix.append(at + 24)
-        lower(payload, a, box, fix)
-
-    def lift_variant(buf: bytes, off: int) -> Any:
-        if buf[off] != _K_VARIANT:
-            _bad_kind(buf, off, "variant")
-        wit = _read_name(buf, off + 8)
-        found = by_wit.get(wit)
-        if found is None:
-            raise CodecError(f"the guest returned an unknown variant case {wit[:60]!r}")
-        plain, lift = found
-        if lift is None:
-            return Case(plain)
-        pointer = _unpack_from("<Q", buf, off + 24)[0]
-        if not pointer:
-            raise CodecError(f"the guest returned case {plain!r} without its payload")
-        try:
-            return Case(plain, _lift_boxed(lift, pointer))
-        except CodecError as error:
-            error.segments.insert(0, f".{plain}")
-            raise
-
-    return lower_variant, lift_variant
-
-
-# ---------------------------------------------------------------------- compiling
-
-_FAST_ATTR = "_yoi_fast"  # the compiled pair, cached on the codec plan
-
-
-def _compile(plan: Plan) -> tuple[Lower, Lift]:
-    cached = getattr(plan, _FAST_ATTR, None)
-    if cached is not None:
-        found: tuple[Lower, Lift] = cached
-        return found
-    names = _Names()  # kept alive by the closures that use it
-    if isinstance(plan, _BoolPlan):
-        pair = _bool()
-    elif isinstance(plan, _IntPlan):
-        pair = _int(plan)
-    elif isinstance(plan, _FloatPlan):
-        pair = _float(plan)
-    elif isinstance(plan, _CharPlan):
-        pair = _char()
-    elif isinstance(plan, _StringPlan):
-        pair = _string()
-    elif isinstance(plan, _BytesPlan):
-        pair = _bytes()
-    elif isinstance(plan, _ListPlan):
-        pair = _list(plan)
-    elif isinstance(plan, _TuplePlan):
-        pair = _tuple(plan)
-    elif isinstance(plan, _RecordPlan):
-        pair = _record(plan, names)
-    elif isinstance(plan, _EnumPlan):
-        pair = _enum(plan, names)
-    elif isinstance(plan, _FlagsPlan):
-        pair = _flags(plan, names)
-    elif isinstance(plan, _VariantPlan):
-        pair = _variant(plan, names)
-    elif isinstance(plan, _OptionPlan):
-        pair = _option(plan)
-    elif isinstance(plan, _ResultPlan):
-        pair = _result(plan)
-    else:
-        raise Unsupported(type(plan).__name__)  # resources, future, stream, error-context
-    # The static name buffers must live as long as the converters that point at them.
-    pair[0]._yoi_names = names  # type: ignore[attr-defined]
-    setattr(plan, _FAST_ATTR, pair)
-    return pair
+_ARENA_MIN = 4096  # bytes of a new arena (at least twice what a type's arguments take without variable parts)
+_ARENA_KEEP = 1 << 20  # an arena grown past this is replaced by a fresh small one on the next call
+_HELD_MAX = 64 << 10  # a result holding more C memory than this is freed once read, not on the next call
 
 
 # ----------------------------------------------------------------------- calling
@@ -772,78 +159,30 @@ def _raise_wasm_error(pointer: Any) -> None:
     raise error
 
 
-class _Args:
-    """Lowered arguments: the arena (kept alive through the call) and its address."""
-
-    __slots__ = ("arena", "view", "address", "count")
-
-    def __init__(self, arena: Arena, fix: list[int], count: int) -> None:
-        view = (_C * len(arena)).from_buffer(arena) if arena else None
-        # No arguments: still a valid, aligned (empty) array address, never null.
-        base = _addressof(view) if view is not None else _EMPTY_ADDRESS
-        if fix:
-            # Pointer words are 8-aligned and the arena a multiple of 8 bytes long.
-            with memoryview(arena) as raw, raw.cast("Q") as words:
-                for pos in fix:
-                    words[pos >> 3] += base
-        self.arena = arena
-        self.view = view
-        self.address = base
-        self.count = count
+def _drop_result(slot: Any) -> None:
+    """Frees what a result slot holds (a bound function is collected)."""
+    _val_delete(_addressof(slot))
+    slot[0] = b"\0"
 
 
 class FastCall:
-    """Converters for one function type, compiled once from its `FuncCodec`; `bind`
-    them to a function of a live instance. Raises `Unsupported` when a type has no
-    fast converter (the caller then uses `PlainCall`)."""
+    """Converters for one function type, generated once from its `FuncCodec`;
+    `bind` them to a function of a live instance. Raises `Unsupported` when a type
+    has no fast converter (the caller then uses `PlainCall`)."""
 
     def __init__(self, codec: FuncCodec) -> None:
         if not _LAYOUT_OK:
             raise Unsupported("the wasmtime C value layout is not the one this module was written for")
         self.codec = codec
-        self.lowers = tuple(_compile(plan)[0] for _, plan in codec.params)
-        self.lift_result = _compile(codec.result)[1] if codec.result is not None else None
+        self.generated: Generated = generate([plan for _, plan in codec.params], codec.result)
+        self.count = len(codec.params)
+        self.has_result = codec.result is not None
+        self.arena_min = max(_ARENA_MIN, 2 * self.generated.static_size)
 
-    def lower(self, *plain: Any) -> _Args:
-        """The C arguments for a call. Raises the codec's `CodecError` when a value
-        does not fit (the same message and path as `FuncCodec.encode_params`)."""
-        count = len(self.lowers)
-        if len(plain) != count:
-            self._refuse(plain)
-        arena = bytearray(count * _VAL)
-        fix: list[int] = []
-        try:
-            at = 0
-            for lower, value in zip(self.lowers, plain):
-                lower(value, arena, at, fix)
-                at += _VAL
-        except Exception as exc:
-            self._refuse(plain, exc)
-        return _Args(arena, fix, count)
-
-    def _refuse(self, plain: tuple[Any, ...], exc: Exception | None = None) -> None:
-        self.codec.encode_params(*plain)  # raises the codec's own CodecError
+    def refuse(self, plain: tuple[Any, ...], exc: Exception | None = None) -> None:
+        """Raises the codec's own `CodecError` for arguments the lowerer refused."""
+        self.codec.encode_params(*plain)
         raise CodecError(f"cannot encode the arguments: {exc!r}")
-
-    def lift(self, result: Any) -> Any:
-        """The plain result from a C result (which is deleted). A result that does
-        not fit its type, or holds more list elements or bytes than the host reads
-        (`RESULT_LIST_ITEMS_MAX`, `RESULT_BYTES_MAX` in pdk/limits.py), raises
-        `ResultError` - with the codec's words, so both paths refuse alike."""
-        lift = self.lift_result
-        if lift is None:
-            return None
-        address = _addressof(result)
-        start_result()
-        try:
-            return lift(result.raw, 0)
-        except CodecError as error:
-            raise ResultError(error.reason, error.segments) from None
-        except Exception as exc:  # a bug or malformed C data must stay a typed error
-            raise ResultError(f"cannot decode the result: {exc!r}") from exc
-        finally:
-            end_result()
-            _val_delete(address)
 
     def bind(self, func: Func, store: wasmtime.Store) -> BoundFastCall:
         return BoundFastCall(self, func, store)
@@ -853,42 +192,98 @@ class BoundFastCall:
     """`FastCall` converters with one exported function of one live store.
 
     Three steps, so a caller can arm deadlines between them: `lower` (may raise
-    `CodecError`; nothing runs), `invoke` (the call and `post_return`; raises what
-    wasmtime-py raises), `lift` (may raise `CodecError`)."""
+    `CodecError`; nothing runs) returns a token for `invoke` (the call and
+    `post_return`; raises what wasmtime-py raises), whose answer goes to `lift`
+    (may raise `ResultError`). One call at a time: a bound function belongs to one
+    store, which is never used from two threads at once; the token of an earlier
+    `lower` is refused once another `lower` has run."""
 
     mode = "fast"
 
     def __init__(self, fast: FastCall, func: Func, store: wasmtime.Store) -> None:
         self.fast = fast
-        self.lower = fast.lower
-        self.lift = fast.lift
         self._func = func  # keeps the function struct alive
         self._store = store  # keeps the store (and its context) alive
-        self._func_address = _addressof(func._func)
-        self._context = ctypes.cast(store._context(), ctypes.c_void_p).value
-        self._has_result = fast.lift_result is not None
+        self._lower = fast.generated.lower
+        self._lift = fast.generated.lift
+        self._func_address = ctypes.c_void_p(_addressof(func._func))
+        self._context = ctypes.c_void_p(ctypes.cast(store._context(), ctypes.c_void_p).value)
+        self._result = _VAL_BYTES()  # `bool false`: nothing to drop yet
+        self._result_address = _addressof(self._result)
+        self._finalizer = weakref.finalize(self, _drop_result, self._result)
+        self._token = 0
+        self._keep: list[bytes] = []
+        self._new_arena(fast.arena_min)
 
-    def invoke(self, args: Any) -> Any:
-        """Calls the function with lowered arguments and runs `post_return`; returns
-        the C result for `lift` (None for a function without result). Raises what
-        wasmtime-py raises (`Trap`, `WasmtimeError`, or an exception a host import raised)."""
-        result = _VAL_BYTES() if self._has_result else None
-        error = _func_call(
+    def _new_arena(self, size: int) -> None:
+        buffer = (ctypes.c_char * size)()  # zeroed, never moves
+        self._buffer, self._arena, self._cap = buffer, memoryview(buffer).cast("B"), size
+        self._base = _addressof(buffer)
+        fast = self.fast
+        self._call_args = (
             self._func_address,
             self._context,
-            args.address,
-            args.count,
-            _addressof(result) if result is not None else None,
-            1 if result is not None else 0,
+            ctypes.c_void_p(self._base),
+            ctypes.c_size_t(fast.count),
+            ctypes.c_void_p(self._result_address),
+            ctypes.c_size_t(1 if fast.has_result else 0),
         )
+
+    def lower(self, *plain: Any) -> int:
+        """Writes the C arguments for a call; returns the token for `invoke`. Raises
+        the codec's `CodecError` when a value does not fit (the same message and path
+        as `FuncCodec.encode_params`)."""
+        self._token += 1  # whatever an earlier token pointed at is overwritten now
+        if self._cap > _ARENA_KEEP:
+            self._new_arena(self.fast.arena_min)
+        while True:
+            try:
+                keep: list[bytes] = []
+                self._keep = keep  # what the arguments point at, alive until the next lower
+                self._lower(self._arena, self._base, self._cap, keep.append, *plain)
+                return self._token
+            except Full as full:
+                self._new_arena(max(2 * self._cap, 2 * int(full.args[0])))
+            except Exception as exc:
+                self.fast.refuse(plain, exc)
+
+    def invoke(self, token: int) -> Any:
+        """Calls the function with the arguments `lower` wrote and runs `post_return`;
+        returns what `lift` takes. Raises what wasmtime-py raises (`Trap`,
+        `WasmtimeError`, or an exception a host import raised)."""
+        if token != self._token:
+            raise RuntimeError("these arguments were overwritten by a later lower() of the same function")
+        error = _func_call_c(*self._call_args)
         if error:
             _raise_wasm_error(error)
-        error = _post_return(self._func_address, self._context)
+        error = _post_return_c(self._func_address, self._context)
         if error:
-            if result is not None:
-                _val_delete(_addressof(result))
-            _raise_wasm_error(error)
-        return result
+            _raise_wasm_error(error)  # the result stays in its slot: the next call frees it
+        return token
+
+    def lift(self, token: Any) -> Any:
+        """The plain result of the last call. A result that does not fit its type,
+        or holds more list elements or bytes than the host reads
+        (`RESULT_LIST_ITEMS_MAX`, `RESULT_BYTES_MAX` in pdk/limits.py), raises
+        `ResultError` - with the codec's words, so both paths refuse alike."""
+        lift = self._lift
+        if lift is None:
+            return None
+        try:
+            value, held = lift(self._result_address)
+        except CodecError as error:
+            self._free_result()
+            raise ResultError(error.reason, error.segments) from None
+        except Exception as exc:  # a bug or malformed C data must stay a typed error
+            self._free_result()
+            raise ResultError(f"cannot decode the result: {exc!r}") from exc
+        if held > _HELD_MAX:
+            self._free_result()
+        return value
+
+    def _free_result(self) -> None:
+        _val_delete(self._result_address)
+        self._result[0] = b"\0"  # `bool false`: the next call has nothing to drop
 
     def __call__(self, *plain: Any) -> Any:
         """lower → call → post_return → lift in one go."""

@@ -24,7 +24,8 @@ import pytest
 from wasmtime import Engine, Store, WasiConfig
 from wasmtime.component import Component, Func, FuncType, Instance, Linker, Record, ValType, Variant
 
-from pdk.host._fastcall import ENV_CODEC, BoundFastCall, FastCall, PlainCall, Unsupported, _compile, bind_export
+from pdk.host._fastcall import ENV_CODEC, BoundFastCall, FastCall, PlainCall, Unsupported, bind_export
+from pdk.host._fastgen import generate
 from pdk.host.codec import Case, CodecError, Err, FuncCodec, Ok, Plan, ResultError, Some, decode, encode, end_result, plan_for, start_result
 from pdk.limits import RESULT_BYTES_MAX, RESULT_LIST_ITEMS_MAX
 
@@ -719,8 +720,16 @@ def c_val(kind: int, *words: int) -> bytes:
 
 
 def lift_of(types: dict[str, Any], name: str) -> Any:
-    fty = types[name]
-    return _compile(plan_for(fty.result))[1]
+    """The generated lifter of a function's result, run on C value bytes."""
+    lift = generate([], plan_for(types[name].result)).lift
+    assert lift is not None
+
+    def run(raw: bytes, offset: int = 0) -> Any:
+        buf = ctypes.create_string_buffer(raw[offset:], len(raw) - offset)
+        _KEEP.append(buf)
+        return lift(ctypes.addressof(buf))[0]
+
+    return run
 
 
 STRING, LIST, RECORD, VARIANT, ENUM, CHAR, U8, BOOL = 12, 13, 14, 16, 17, 11, 2, 0
