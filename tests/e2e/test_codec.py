@@ -813,3 +813,145 @@ def test_a_hostile_list_size_is_refused_before_it_is_read(types: dict[str, Any])
         assert str(fast.value).split(" (this list has")[0] == str(plain.value).split(" (this list has")[0]
     # Outside a result (host-import arguments, single values) nothing is counted.
     assert len(FuncCodec(types["echo-strings"]).decode_params(["x"] * (RESULT_LIST_ITEMS_MAX + 1))[0]) == RESULT_LIST_ITEMS_MAX + 1
+
+
+# ------------------------------------- generated code (pdk/host/_fastgen.py)
+
+
+def keywords_value(case: Case = Case("class", "x")) -> dict[str, Any]:
+    return {
+        "class": "c",
+        "def": 7,
+        "lambda": None,
+        "is_not": True,
+        "from": "f",
+        "return": case,
+        "if": "while",
+        "yield": frozenset({"and", "not"}),
+    }
+
+
+@pytest.mark.parametrize("case", [Case("none"), Case("class", "é"), Case("return", 255), Case("true")], ids=lambda c: c.tag)
+def test_python_keywords_as_wit_names(echo: Echo, case: Case) -> None:
+    """Record fields, cases, enum names and flags named like Python keywords."""
+    roundtrip(echo, "echo-keywords", keywords_value(case))
+    roundtrip(echo, "echo-keywords", {**keywords_value(case), "lambda": "λ", "if": "import", "yield": frozenset()})
+    with pytest.raises(CodecError) as caught:
+        echo.call("echo-keywords", {**keywords_value(case), "return": Case("def")})
+    assert str(caught.value).startswith("$.k.return: unknown case 'def'")
+
+
+def deep_value(depth: int) -> Any:
+    """A value of `deep`: 7 lists with an option inside each, `depth` levels filled."""
+    value: Any = ["leaf", ""]
+    for level in range(7):
+        value = [value, None] if level < depth else [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [0, 3, 7])
+def test_deep_nesting_is_split_into_helpers(echo: Echo, depth: int) -> None:
+    roundtrip(echo, "echo-deep", deep_value(depth))
+    roundtrip(echo, "echo-deep", [])
+    source = FastCall(FuncCodec(echo.func("echo-deep"), echo.store)).generated.source
+    assert "def _L" in source and "def _F" in source  # deeper than one function inlines
+    bad = deep_value(7)
+    bad[0][0][0][0][0][0][0][1] = 5
+    with pytest.raises(CodecError) as caught:
+        echo.call("echo-deep", bad)
+    assert str(caught.value) == "$.d[0][0][0][0][0][0][0][1]: expected string, got int"
+
+
+def wide_value(i: int) -> dict[str, Any]:
+    """A `wide` record: fields x0..x39 of 8 kinds in turn (see the fixture's WIT)."""
+
+    def field(n: int) -> Any:
+        kind, m = n % 8, n + i
+        return [m % 256, f"s{m}", None if m % 2 else "o", m % 3 == 0, -(2**62) + m, float(m) / 4, list(range(m % 5)), chr(0x41 + m % 26)][kind]
+
+    return {f"x{n}": field(n) for n in range(40)}
+
+
+def test_many_fields_and_parameters(echo: Echo) -> None:
+    for i in range(3):
+        roundtrip(echo, "echo-wide", wide_value(i))
+    with pytest.raises(CodecError) as caught:
+        echo.call("echo-wide", {**wide_value(0), "x39": "two"})
+    assert str(caught.value) == "$.w.x39: expected char (a one-character string), got str"
+    args = (1, "b", None, ["d", "e"], False, -2.5, Case("return", 3), (4, "h"))
+    assert same(echo.call("echo-many", *args), args)
+    assert same(echo.call("echo-many", 255, "", 0, [], True, math.inf, Case("none"), [0, ""]), (255, "", 0, [], True, math.inf, Case("none"), (0, "")))
+    with pytest.raises(CodecError, match=r"expected 8 argument"):
+        echo.call("echo-many", *args[:7])
+
+
+@pytest.mark.parametrize("depth_max", [0, 1, 2])
+def test_every_shape_through_helper_functions(echo: Echo, monkeypatch: pytest.MonkeyPatch, depth_max: int) -> None:
+    """With the inlining limit lowered, every nested value goes through the helper
+    functions (`_L`/`_F`) and still gives the plain path's values and errors."""
+    import pdk.host._fastgen as fastgen
+
+    monkeypatch.setattr(fastgen, "_DEPTH_MAX", depth_max)
+
+    def fresh(name: str, *plain: Any) -> Any:
+        call = FastCall(FuncCodec(echo.func(name), echo.store)).bind(echo.func(name), echo.store)
+        return call(*plain)
+
+    values = [
+        ("echo-output", {"data_json": "{}", "commands": [{"id": f"c{i}", "kind": kind} for i, kind in enumerate(COMMAND_KINDS)]}),
+        ("echo-event", event(Case("closed", {"code": 1000, "reason": "bye"}), correlation_id="c")),
+        ("echo-http-result", Ok(http_response(b"\x00\x01"))),
+        ("echo-list-result", Ok(entries())),
+        ("echo-nested", Some(None)),
+        ("echo-keywords", keywords_value()),
+        ("echo-deep", deep_value(7)),
+        ("echo-wide", wide_value(1)),
+        ("echo-tool-result", Err(plugin_error("timeout", details="{}"))),
+    ]
+    for name, value in values:
+        assert same(fresh(name, value), echo.plain_call(name, value)), name
+    with pytest.raises(CodecError) as caught:
+        fresh("echo-command", ws_command(5))
+    assert str(caught.value) == "$.c.kind.websocket_send.connection: expected string, got int"
+    commands = [{"id": f"c{i}", "kind": Case("log", {"level": "info", "message": ""})} for i in range(RESULT_LIST_ITEMS_MAX + 1)]
+    with pytest.raises(ResultError, match=rf"^\$\.commands: the result holds more than {RESULT_LIST_ITEMS_MAX} list elements"):
+        fresh("echo-output", {"data_json": None, "commands": commands})
+
+
+def test_bound_call_reuses_its_arena_and_result_slot(echo: Echo) -> None:
+    """Thousands of calls through one bound function: arguments of every size (the
+    arena grows for big ones and shrinks back), results kept for the next call to
+    free or freed at once when large, and a token from an overwritten lower refused."""
+    call = bind_export(echo.component, (ECHO, "echo-payload"), echo.func("echo-payload"), echo.store, mode="fast")
+    assert isinstance(call, BoundFastCall)
+    small = call._cap
+    for i in range(2000):
+        payload = [Case("text", f"t{i}"), Case("binary", bytes([i % 256]) * (i % 7)), Case("empty"), Case("closed", {"code": i % 65536, "reason": "r"})][i % 4]
+        assert same(call(payload), payload)
+    big = Case("binary", bytes(range(256)) * 1024)  # 256 KiB: 8 MiB of C values
+    assert same(call(big), big)
+    assert call._cap > small
+    assert call._result[0] == b"\0"  # a result that large is freed as soon as it is read
+    assert same(call(Case("json", "{}")), Case("json", "{}"))
+    assert call._cap == small  # the big arena is dropped again
+    first = call.lower(Case("text", "a"))
+    second = call.lower(Case("text", "b"))
+    with pytest.raises(RuntimeError, match="overwritten"):
+        call.invoke(first)
+    assert same(call.lift(call.invoke(second)), Case("text", "b"))
+    assert same(call.lift(call.invoke(second)), Case("text", "b"))  # arguments are only read
+    with pytest.raises(CodecError):
+        call.lower(Case("text", 5))
+    with pytest.raises(RuntimeError, match="overwritten"):
+        call.invoke(second)  # a refused lower may have written half its arguments
+
+
+def test_generated_source_is_flat(echo: Echo) -> None:
+    """The event record (8 fields) is lowered with one struct call for its block,
+    plus one per payload box; names only appear as string literals."""
+    source = FastCall(FuncCodec(echo.func("echo-event"), echo.store)).generated.source
+    lower = source.split("def lift")[0]
+    assert "def _L" not in lower
+    assert lower.count("(a, 0, ") == 1  # the parameter and the record's entries: one write
+    keywords = FastCall(FuncCodec(echo.func("echo-keywords"), echo.store)).generated.source
+    assert "'class'" in keywords and "'from'" in keywords
