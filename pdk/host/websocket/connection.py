@@ -44,8 +44,9 @@ from pdk.package.targets import DEFAULT_PORTS, Target, check_resolved
 from .options import Backoff, DriverOptions
 from .plan import ConnectionPlan, url_for_display
 from .secrets import SecretUnavailable, handshake_headers
-from .send import CLOSED, NOT_CONNECTED, QUEUE_FULL, TOO_LARGE, SendItem, executed, failed
+from .send import CLOSED, NOT_CONNECTED, QUEUE_FULL, TOO_LARGE, OutboundMessage, SendItem, failed, sent
 from .stats import ConnectionStats
+from .wire import RestWritten, SendGate, Wire
 
 # The library's own log lines may show handshake headers at debug level; they are
 # silenced here, and everything worth knowing goes to the connection's status.
@@ -103,6 +104,8 @@ class Connection:
         self._heartbeat_error: str | None = None
         self._ws: ClientConnection | None = None
         self._sendq: asyncio.Queue[SendItem] | None = None
+        self._wire: Wire | None = None  # while open: sends from any thread (wire.py)
+        self.gate = SendGate()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._room = asyncio.Event()  # set when the runtime may have room again
@@ -181,6 +184,7 @@ class Connection:
             opened_at = time.monotonic()
             self._ws = ws
             self._sendq = asyncio.Queue(self.options.send_queue_max)
+            self._wire = Wire(ws, self.gate)
             self.stats.connects += 1
             self.stats.subprotocol = ws.subprotocol
             self.stats.set_state("open")
@@ -193,7 +197,7 @@ class Connection:
             await self._event("reconnected" if ever_opened else "open", Case("empty", None))
             ever_opened = True
             result = await self._serve(ws, helpers)
-            self._ws = None
+            self._ws = self._wire = None
             self._fail_queued(CLOSED, "the connection closed before the message was sent")
             self._sendq = None
             if self._stopping:
@@ -360,6 +364,7 @@ class Connection:
         while True:
             item = await queue.get()
             if not item.claim():
+                item.settle()
                 continue  # its sender gave up waiting (timed_out); never send it late
             try:
                 await ws.send(item.message.data)
@@ -373,8 +378,27 @@ class Connection:
             except Exception as exc:
                 self._send_failed(item, CLOSED, f"send failed: {type(exc).__name__}")
                 continue
-            self.stats.frame_out(item.message.size)
-            item.finish(executed(f"sent {item.message.size} bytes on {self.spec.name!r}"))
+            item.finish(self.count_sent(item.message.size))
+
+    # -- sends (any thread) -----------------------------------------------------------------
+
+    def send_now(self, message: OutboundMessage) -> dict[str, Any] | RestWritten | None:
+        """Send without the event loop when that is safe (wire.py): the result, or a
+        future for a frame whose rest the loop writes; None: use `offer` instead."""
+        wire = self._wire
+        if wire is None or not wire.direct or self._stopping or message.size > self.options.max_send_bytes:
+            return None
+        taken = wire.send(message.data)
+        if taken is None:
+            return None
+        if taken is not True:
+            return taken  # the driver waits for it, then calls `count_sent`
+        return self.count_sent(message.size)
+
+    def count_sent(self, size: int) -> dict[str, Any]:
+        with self.gate.lock:
+            self.stats.frame_out(size)
+        return sent(size, self.spec.name)
 
     # -- sends (event loop thread) ----------------------------------------------------------
 
@@ -411,6 +435,8 @@ class Connection:
             item = queue.get_nowait()
             if item.claim():
                 self._send_failed(item, reason, detail)
+            else:
+                item.settle()
 
     # -- submitting events -----------------------------------------------------------------
 

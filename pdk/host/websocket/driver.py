@@ -17,6 +17,8 @@ and each connection's status as a live source (`rt.register_source("websocket:<n
 A send waits until the message is on the wire (normally microseconds: it only waits
 for the local write buffer), at most `send_timeout_s`; the runtime's dispatcher is
 therefore held up only by a peer that stopped reading, and never longer than that.
+A plain-TCP send usually does not wait at all: it is written from the sender's thread
+(`Connection.send_now`, wire.py), with no hop to the event loop and back.
 """
 
 from __future__ import annotations
@@ -74,6 +76,10 @@ class WebSocketDriver:
         self._stopped = False
         self._lock = threading.Lock()
         self._last_seen: dict[str, tuple[str, str | None]] = {}
+        # Verdicts of `recheck` per connection, for these very manifest and grants
+        # objects: both are frozen, so a verdict holds until one of them is replaced.
+        self._verdicts: dict[str, tuple[bool, str]] = {}
+        self._verdicts_for: tuple[Any, Any] = (self.manifest, self.grants)
         # Registered now, so that a command is never `unsupported` for lack of a
         # driver; before `start()` (and after `stop()`) a send fails as `closed`.
         rt.register_executor(COMMAND_KIND, self._execute_command)
@@ -211,16 +217,32 @@ class WebSocketDriver:
             return invalid(f"unknown connection {message.connection!r} (declared: {known})")
         if not conn.plan.allowed:
             return denied(f"connection {message.connection!r} is denied: {conn.plan.reason}")
-        allowed, reason = recheck(conn.plan, self.manifest, self.grants)
+        allowed, reason = self._recheck(conn)
         if not allowed:
             return denied(f"connection {message.connection!r}: {reason}")
         loop = self._loop
         if loop is None or self._stopped or loop.is_closed():
             return failed(CLOSED, "the websocket driver is not running")
-        item = SendItem(message)
+        now = conn.send_now(message)  # on this thread, when that is safe (wire.py)
+        if isinstance(now, dict):
+            return now
+        if now is not None:  # part of the frame is out; the loop writes the rest
+            try:
+                written = now.result(timeout=self.options.send_timeout_s)
+            except concurrent.futures.TimeoutError:
+                self._call_soon(loop, conn.count_send_failure, TIMED_OUT)
+                return failed(TIMED_OUT, f"the send did not complete within {self.options.send_timeout_s:g}s (the peer is not reading)")
+            if not written:
+                self._call_soon(loop, conn.count_send_failure, CLOSED)
+                return failed(CLOSED, "the connection closed while sending")
+            return conn.count_sent(message.size)
+        gate = conn.gate
+        item = SendItem(message, gate.leave_loop_path)
+        gate.enter_loop_path()
         try:
             loop.call_soon_threadsafe(conn.offer, item)
         except RuntimeError:
+            item.settle()
             return failed(CLOSED, "the websocket driver is not running")
         try:
             return item.future.result(timeout=self.options.send_timeout_s)
@@ -232,6 +254,19 @@ class WebSocketDriver:
             if state == "queued":
                 return failed(TIMED_OUT, f"not sent within {self.options.send_timeout_s:g}s; the message was withdrawn")
             return failed(TIMED_OUT, f"the send did not complete within {self.options.send_timeout_s:g}s (the peer is not reading)")
+
+    def _recheck(self, conn: Connection) -> tuple[bool, str]:
+        """`recheck` (grants are data and may have changed), remembered per connection
+        while `self.manifest` and `self.grants` are the same objects."""
+        manifest, grants = self.manifest, self.grants
+        verdicts = self._verdicts
+        if self._verdicts_for[0] is not manifest or self._verdicts_for[1] is not grants:
+            verdicts = self._verdicts = {}
+            self._verdicts_for = (manifest, grants)
+        verdict = verdicts.get(conn.spec.name)
+        if verdict is None:
+            verdict = verdicts[conn.spec.name] = recheck(conn.plan, manifest, grants)
+        return verdict
 
     @staticmethod
     def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:

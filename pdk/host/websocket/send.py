@@ -8,8 +8,9 @@ invalid | failed, "detail": ...}`; a failure also carries `reason`, one of
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,9 +75,21 @@ class SendItem:
     lock whether the message is sent, so a timed-out message is never sent later."""
 
     message: OutboundMessage
+    # Called once when the item leaves the loop's path (finished, or skipped after its
+    # sender gave up): direct sends wait behind unsettled items (wire.SendGate).
+    on_settle: Callable[[], None] | None = None
     future: concurrent.futures.Future[dict[str, Any]] = field(default_factory=concurrent.futures.Future)
     _state: str = "queued"  # queued -> sending -> done | abandoned
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _settled: bool = False
+
+    def settle(self) -> None:
+        with self._lock:
+            if self._settled:
+                return
+            self._settled = True
+        if self.on_settle is not None:
+            self.on_settle()
 
     def claim(self) -> bool:
         with self._lock:
@@ -97,12 +110,23 @@ class SendItem:
         with self._lock:
             if self._state != "abandoned":
                 self._state = "done"
+        self.settle()
         if not self.future.done():
             self.future.set_result(result)
 
 
 def executed(detail: str) -> dict[str, Any]:
     return {"result": "executed", "detail": _bound(detail)}
+
+
+def sent(size: int, connection: str) -> dict[str, Any]:
+    """The result of a message on the wire (a fresh dict; the detail is remembered)."""
+    return {"result": "executed", "detail": _sent_detail(size, connection)}
+
+
+@functools.lru_cache(maxsize=256)
+def _sent_detail(size: int, connection: str) -> str:
+    return _bound(f"sent {size} bytes on {connection!r}")
 
 
 def failed(reason: str, detail: str) -> dict[str, Any]:

@@ -1,0 +1,158 @@
+"""`Wire`: the send side of one open connection, usable from any thread.
+
+A send normally runs on the executor's thread (the runtime's dispatcher) without a
+hop to the event loop: the frame is built here (the library's own serializer, masked
+as a client must) and written straight to the non-blocking socket, under a lock that
+every write of the event loop's transport also takes. Waking the loop thread, an
+`asyncio.Queue` hand-over and waking the executor again cost more than the guest call
+itself (bench/websocket_bench.py), so this is the hot path of an echo.
+
+It is taken only when the write cannot reorder or tear anything, checked under the
+lock: a plain TCP transport (TLS is the loop's to encrypt), the protocol open, the
+transport's write buffer empty, nothing closing, and no earlier message still on the
+loop's path (`Connection.offer`). Otherwise `send` returns None and the caller takes
+the loop's path, which keeps the bounded queue, the flow control and the typed
+failures. When the socket takes only part of a frame, the rest is kept here and
+written by the loop before any other byte (the wrapped `transport.write` writes it
+first), and the sender waits until then, as for any send.
+
+The event loop's own writes (pongs, pings, close frames) go through the transport's
+`write`, wrapped here to take the same lock; the transport's buffered flush runs only
+while its buffer is non-empty, when no direct write happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import socket
+import threading
+from typing import Any, Literal
+
+from websockets.asyncio.client import ClientConnection
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+
+# A send that wrote part of its frame: True once the loop wrote the rest, False when
+# the connection closed first.
+RestWritten = concurrent.futures.Future[bool]
+
+
+class SendGate:
+    """Per connection (across reconnects): the lock of every write, and how many
+    messages were offered to the loop's path and are not settled yet (sent, failed or
+    skipped). A direct write waits its turn behind them: it happens only at zero."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loop_items = 0
+
+    def enter_loop_path(self) -> None:
+        with self.lock:
+            self.loop_items += 1
+
+    def leave_loop_path(self) -> None:
+        with self.lock:
+            self.loop_items -= 1
+
+
+class Wire:
+    def __init__(self, ws: ClientConnection, gate: SendGate) -> None:
+        self.ws = ws
+        self.gate = gate
+        lock = self.lock = gate.lock
+        self.loop = asyncio.get_running_loop()
+        transport: Any = ws.transport
+        self.transport = transport
+        sock = getattr(transport, "_sock", None)  # asyncio's selector transport (CPython)
+        plain = transport.get_extra_info("sslcontext") is None and transport.get_extra_info("ssl_object") is None
+        self._sock: socket.socket | None = sock if plain and isinstance(sock, socket.socket) else None
+        self._closing = False
+        self._rest: bytes | None = None  # the unwritten end of a frame, first in line
+        self._rest_done: RestWritten | None = None
+        self._write, close, abort = transport.write, transport.close, transport.abort
+
+        def locked_write(data: Any) -> None:
+            with lock:
+                self._flush_rest_locked()
+                self._write(data)
+
+        def locked_close() -> None:
+            with lock:
+                self._flush_rest_locked()
+                self._closing = True
+                close()
+
+        def locked_abort() -> None:
+            with lock:
+                self._closing = True
+                self._drop_rest_locked()
+                abort()
+
+        # Instance attributes shadow the transport's methods for the library's calls.
+        transport.write, transport.close, transport.abort = locked_write, locked_close, locked_abort
+
+    @property
+    def direct(self) -> bool:
+        """Whether this connection can take a send without the loop at all."""
+        return self._sock is not None
+
+    def send(self, data: str | bytes) -> Literal[True] | RestWritten | None:
+        """Write one message now, from any thread. True: the whole frame is in the
+        socket. None: nothing was written; use the loop's path. A future: part of it
+        was written, the loop writes the rest."""
+        sock = self._sock
+        if sock is None:
+            return None
+        frame = Frame(Opcode.TEXT, data.encode("utf-8")) if isinstance(data, str) else Frame(Opcode.BINARY, data)
+        payload = frame.serialize(mask=True)
+        with self.lock:
+            if self.gate.loop_items or not self._ready_locked():
+                return None
+            try:
+                sent = sock.send(payload)
+            except OSError:  # full (BlockingIOError), or lost: the loop's path judges
+                return None
+            if sent == len(payload):
+                return True
+            if sent <= 0:
+                return None
+            done: RestWritten = concurrent.futures.Future()
+            self._rest, self._rest_done = payload[sent:], done
+        try:
+            self.loop.call_soon_threadsafe(self._take_rest)
+        except RuntimeError:  # the loop is gone: so is the connection
+            with self.lock:
+                self._drop_rest_locked()
+        return done
+
+    def _ready_locked(self) -> bool:
+        return not (
+            self._closing
+            or self._rest is not None
+            or self.ws.protocol.state is not State.OPEN
+            or self.transport.is_closing()
+            or self.transport.get_write_buffer_size()
+        )
+
+    def _take_rest(self) -> None:
+        """(event loop thread)"""
+        with self.lock:
+            self._flush_rest_locked()
+
+    def _flush_rest_locked(self) -> None:
+        rest, done = self._rest, self._rest_done
+        if rest is None:
+            return
+        self._rest = self._rest_done = None
+        written = not self.transport.is_closing()
+        if written:
+            self._write(rest)
+        if done is not None:
+            done.set_result(written)
+
+    def _drop_rest_locked(self) -> None:
+        done = self._rest_done
+        self._rest = self._rest_done = None
+        if done is not None and not done.done():
+            done.set_result(False)
