@@ -12,9 +12,12 @@ each, floors measured in this run, all calls/s of `events.handle` on one thread:
   host call         the host's own instance, `PluginInstance.call_here` (limits, deadline)
 
 and events/s through submit -> queue -> dispatcher -> handler -> commands (target >= 90%
-of the raw fast call); then, for counter-service, p50/p99 dispatch latency (accepted ->
-outcome) and HTTP ingress requests/s on loopback (202s). Figures only; nothing here
-asserts timings.
+of the raw fast call); the runtime's own cost per event without wasm (a guest object that
+answers what the minimal guest answers: `submit` with the dispatcher held, `dispatch`
+of a full queue with no submitter); then, for counter-service, p50/p99 dispatch latency
+(accepted -> outcome) and HTTP ingress requests/s on loopback (202s). The load average
+is printed before and after (other work on the machine moves every figure). Figures
+only; nothing here asserts timings.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import io
+import os
 import shutil
 import statistics
 import sys
@@ -41,7 +45,7 @@ from minimal_guests import build_minimal  # noqa: E402
 from raw_floor import raw_instance  # noqa: E402
 from pdk.host import Host  # noqa: E402
 from pdk.host._fastcall import bind_export  # noqa: E402
-from pdk.host.codec import Case  # noqa: E402
+from pdk.host.codec import Case, Ok  # noqa: E402
 from pdk.host.runtime import RuntimeOptions, ServiceRuntime  # noqa: E402
 from pdk.host.sources import HttpIngressServer  # noqa: E402
 
@@ -122,10 +126,77 @@ def runtime_rate(host: Host, plugin_dir: Path, n: int) -> tuple[float, int]:
     return rate, handled
 
 
+class NoWasmGuest:
+    """A runtime `Guest` without a component: `handle` answers what the minimal service
+    guest answers (one emit command), so the runtime's own per-event cost shows apart
+    from the codec and the wasm call. While `gate` is clear, `handle` holds the
+    dispatcher (`held` is set) so that the queue can be filled."""
+
+    has_lifecycle = True
+    recycles = 0
+    OUTPUT = Ok({"data_json": None, "commands": [{"id": "c1", "kind": Case("emit", {"topic": "counted", "data_json": '{"count": 1}'})}]})
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.held = threading.Event()
+
+    def start(self, config_json: str) -> Ok:
+        return Ok({"healthy": True, "data_json": None})
+
+    def handle(self, event: dict) -> Ok:
+        if not self.gate.is_set():
+            self.held.set()
+            self.gate.wait()
+        return self.OUTPUT
+
+    def status(self) -> dict:
+        return {"healthy": True, "data_json": None}
+
+    def stop(self) -> Ok:
+        return Ok({"healthy": True, "data_json": None})
+
+    def warm(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+
+def runtime_overhead(host: Host, plugin_dir: Path, rounds: int = 10, batch: int = 1000) -> tuple[float, float]:
+    """(µs per `submit` with the dispatcher held, µs per event dispatched from a full
+    queue with nothing submitting), medians over `rounds` batches, without wasm."""
+    guest = NoWasmGuest()
+    rt = ServiceRuntime(host.load(plugin_dir, dev_grants=True), {}, RuntimeOptions(queue_capacity=batch + 1), guest=guest)
+    rt.start()
+    submits: list[float] = []
+    dispatches: list[float] = []
+    for _ in range(rounds):
+        guest.gate.clear()
+        guest.held.clear()
+        rt.submit("inbox", "message", Case("text", "hello"))
+        guest.held.wait()  # the dispatcher waits in `handle` with this event
+        started = time.perf_counter()
+        for _ in range(batch):
+            rt.submit("inbox", "message", Case("text", "hello"))
+        submits.append((time.perf_counter() - started) / batch * 1e6)
+        started = time.perf_counter()
+        guest.gate.set()
+        rt.wait_idle(60)
+        dispatches.append((time.perf_counter() - started) / (batch + 1) * 1e6)
+    rt.stop()
+    return statistics.median(submits), statistics.median(dispatches)
+
+
+def load_average() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=2000)
     args = parser.parse_args()
+    load_before = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         plugin_dir = Path(tmp) / "counter-service"
         shutil.copytree(ROOT / "examples" / "counter-service", plugin_dir, ignore=shutil.ignore_patterns("build", "dist"))
@@ -140,6 +211,7 @@ def main() -> None:
                 here = host_call_rate(host, directory, args.events)
                 rate, handled = runtime_rate(host, directory, args.events)
                 rows.append((label, plain, fast, here, rate, handled))
+            submit_us, dispatch_us = runtime_overhead(host, minimal_dir)
         floor = rows[0][1]
 
         with Host(cache_dir=Path(tmp) / "cache", stderr=io.StringIO()) as host:
@@ -206,10 +278,12 @@ def main() -> None:
     for label, plain, fast, here, rate_, handled_ in rows:
         print(f"{label:<24}{plain:16.0f}{fast:14.0f}{here:11.0f}{rate_:9.0f}   {rate_ / fast:11.0%}  {rate_ / here:12.0%}  {rate_ / plain:18.0%}"
               f"{'' if handled_ == args.events else f'  (handled {handled_})'}")  # fmt: skip
+    print(f"runtime's own cost per event, no wasm (the minimal guest's output): submit {submit_us:.1f} µs, dispatch {dispatch_us:.1f} µs")
     print(f"raw wasmtime-py events.handle (floor): {floor:8.0f} calls/s")
     print(f"submit -> queue -> handler -> commands: {rate:8.0f} events/s  ({rate / floor:.0%} of the floor; handled {handled})")
     print(f"dispatch latency accepted -> outcome:   p50 {p50:.2f} ms, p99 {p99:.2f} ms (one event at a time)")
     print(f"HTTP ingress on loopback (1 client):    {http_rate:8.0f} requests/s  status codes {codes}")
+    print(f"{load_before} before, {load_average()} after")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from pdk.limits import (
 )
 from pdk.package.errors import PdkError
 
-from ._fastcall import ExportCall, bind_export
+from ._fastcall import ExportCall, StoreKnobs, bind_export
 from .diagnostics import DiagnosticLog, StdioCapture
 from .engine import EpochTicker
 from .redact import redact_bounded
@@ -229,6 +229,7 @@ class _Live:
     store: wasmtime.Store
     instance: Any
     worker: _Worker
+    knobs: StoreKnobs  # the store's epoch deadline and fuel, set before every call
     funcs: dict[tuple[str, str], tuple[Func, ExportCall]] = field(default_factory=dict)
 
 
@@ -266,6 +267,8 @@ class PluginInstance:
         self.instantiations = 0
         self.recycles = 0
         self.calls = 0
+        # The epoch ticks of the last deadline armed (the ticker's interval is fixed).
+        self._ticks_for: tuple[float, int] = (0.0, 0)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -320,7 +323,7 @@ class PluginInstance:
             del exc
             raise GuestFault("instantiate", redact_bounded(f"could not instantiate: {first_line}", 512)) from None
         self.instantiations += 1
-        return _Live(store, job.result, worker)
+        return _Live(store, job.result, worker, StoreKnobs(store))
 
     def _func(self, live: _Live, iface: str, name: str) -> tuple[Func, ExportCall]:
         key = (iface, name)
@@ -363,12 +366,17 @@ class PluginInstance:
         if self._live is None:
             self._live = self._instantiate()
         live = self._live
-        _func, codec = self._func(live, iface, name)
+        found = live.funcs.get((iface, name))
+        codec = found[1] if found is not None else self._func(live, iface, name)[1]
         raw_args = codec.lower(*args)
         deadline = deadline_s or self.limits.deadline_s
-        live.store.set_epoch_deadline(self._ticker.ticks_for(deadline))
+        armed, ticks = self._ticks_for
+        if armed != deadline:
+            ticks = self._ticker.ticks_for(deadline)
+            self._ticks_for = (deadline, ticks)
+        live.knobs.set_epoch_deadline(ticks)  # the C API directly (no wasmtime-py wrapper per call)
         if self._fuel_enabled:
-            live.store.set_fuel(self.limits.fuel or 2**62)
+            live.knobs.set_fuel(self.limits.fuel or 2**62)
         self.calls += 1
         return live, codec, raw_args, deadline
 

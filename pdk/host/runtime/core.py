@@ -46,6 +46,19 @@ OutcomeCallback = Callable[[dict[str, Any]], None]
 StateArg = str | os.PathLike[str] | StateStore | None
 
 
+class RuntimeCondition(threading.Condition):
+    """The runtime lock's condition, with `wake()`: `notify_all()` when some thread
+    waits (the dispatcher for work, `wait_idle`, a status refresh), else nothing.
+    Every event ends with a wake-up that usually nobody waits for."""
+
+    _waiters: deque[Any]  # threading.Condition's own list of waiting threads
+
+    def wake(self) -> None:
+        """(lock held) Wake every waiting thread, if there is one."""
+        if self._waiters:
+            self.notify_all()
+
+
 def _is_store(value: object) -> bool:
     return hasattr(value, "accept") and hasattr(value, "recovered")
 
@@ -91,7 +104,7 @@ class RuntimeCore:
         self.emit_log.load(recovered.emitted)
 
         self._lock = threading.Lock()
-        self._cv = threading.Condition(self._lock)
+        self._cv = RuntimeCondition(self._lock)
         self._control = threading.Lock()  # serializes start() and stop()
         self._queue = EventQueue(self.options.queue_capacity, {name: s.capacity for name, s in self.settings.items()})
         self._counters = Counters()
@@ -109,11 +122,13 @@ class RuntimeCore:
             self.options.restart_backoff_initial_s,
             self.options.restart_backoff_max_s,
         )
-        self._outcomes: deque[dict[str, Any]] = deque(maxlen=OUTCOMES_RING)
+        # Outcome records, or handled outcomes kept as their parts (outcomes.HandledOutcome).
+        self._outcomes: deque[Any] = deque(maxlen=OUTCOMES_RING)
         self._recent_commands: deque[CommandResult] = deque(maxlen=COMMAND_RESULTS_RING)
         self._by_result: dict[str, int] = {result: 0 for result in COMMAND_RESULTS}
         self._async_ids: OrderedDict[str, str] = OrderedDict()
         self._plugin_status: dict[str, Any] | None = None
+        # Replaced, never changed in place, so that the dispatcher reads it without the lock.
         self._callbacks: list[OutcomeCallback] = []
         self._durations: deque[float] = deque(maxlen=32)
 

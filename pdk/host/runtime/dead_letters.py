@@ -15,12 +15,13 @@ start, so that `pdk dead-letters` and `pdk replay` work after a restart.
 from __future__ import annotations
 
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from .model import QueuedEvent
+from .model import QueuedEvent, UniqueIds
+
+_new_letter_id = UniqueIds("dl")
 
 DEAD_LETTER_REASONS: tuple[str, ...] = ("retries_exhausted", "permanent_error", "stopping", "failed")
 
@@ -62,7 +63,7 @@ class DeadLetterStore:
     def add(self, event: QueuedEvent, reason: str, attempts: int, error: dict[str, Any] | None) -> DeadLetter:
         if reason not in DEAD_LETTER_REASONS:
             raise ValueError(f"unknown dead-letter reason {reason!r}")
-        letter = DeadLetter("dl-" + uuid.uuid4().hex, event, reason, attempts, error, int(time.time() * 1000))
+        letter = DeadLetter(_new_letter_id(), event, reason, attempts, error, int(time.time() * 1000))
         self._items[letter.id] = letter
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)

@@ -32,13 +32,14 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from ..codec import Err, Ok
+from ..guest_json import GuestJsonError, loads_guest
 from ..instance import CallAbandoned, GuestFault
 from .commands import CommandContext, CommandResult, judge
 from .guest import WasmGuest
 from .lifecycle import now_ms
 from .model import QueuedEvent
 from .options import ASYNC_COMMANDS_REMEMBERED, IDLE_POLL_S, STATUS_REFRESH_INTERVAL_S
-from .records import bounded_message, fault_error, guest_error, invalid_output_error, json_problem, json_view, tool_fault_error
+from .records import bounded_message, fault_error, guest_error, invalid_output_error, json_view, tool_fault_error
 from .supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ class Dispatcher(Supervisor):
                 return
 
     def _next_action(self) -> tuple[str, QueuedEvent | None]:
-        with self._cv:
+        with self._lock:  # (the condition's lock: `self._cv.wait` below)
             while True:
                 now = time.monotonic()
                 if self.guest.recycles != self._known_recycles:
@@ -222,35 +223,40 @@ class Dispatcher(Supervisor):
         attempt failed with (a fault, the plugin's error, or `invalid_output`)."""
         if fault is not None:
             return fault_error(fault)
-        if not (isinstance(result, Ok) and isinstance(result.value, Mapping)):
+        output = result.value if isinstance(result, Ok) else None
+        if type(output) is not dict and not isinstance(output, Mapping):
             return guest_error(result.value if isinstance(result, Err) else None)
-        output = result.value
         data_json = output.get("data_json")
-        if data_json is not None and (isinstance(data_json, str) and len(data_json.encode("utf-8", "replace")) <= OUTPUT_DATA_MAX_BYTES):
-            problem = json_problem(data_json, OUTPUT_DATA_MAX_BYTES)
-            if problem is not None:  # before any command runs: the output as a whole is refused
-                return invalid_output_error(f"handler output {problem}")
+        data: Any = None
+        if data_json is not None:
+            if isinstance(data_json, str) and len(data_json.encode("utf-8", "replace")) <= OUTPUT_DATA_MAX_BYTES:
+                try:  # parsed once: the refusal check and the outcome's view
+                    data = loads_guest(data_json)
+                except GuestJsonError as exc:  # before any command runs: the output as a whole is refused
+                    return invalid_output_error(f"handler output data_json: {exc}")
+            else:
+                data = json_view(data_json, OUTPUT_DATA_MAX_BYTES)  # a marker: too large, or not a string
         commands = output.get("commands") or []
         if not isinstance(commands, list):
             return invalid_output_error("handler output commands must be a list")
-        results = self._run_commands(event, commands)
-        self._end_handled(event, results, json_view(data_json, OUTPUT_DATA_MAX_BYTES), duration)
+        at_ms = now_ms()  # the output's time: its command results and its outcome
+        results = self._run_commands(event, commands, at_ms)
+        self._end_handled(event, results, data, duration, at_ms)
         return None
 
-    def _run_commands(self, event: QueuedEvent, commands: list[Any]) -> list[CommandResult]:
+    def _run_commands(self, event: QueuedEvent, commands: list[Any], at_ms: int) -> list[CommandResult]:
+        # Executors see the public runtime (the dispatcher is always a ServiceRuntime's).
+        runtime = cast("ServiceRuntime", self)
+
         def make_context(command_id: str, kind: str, value: Any) -> CommandContext:
             if kind not in _SYNC_KINDS:
                 # Known before the executor runs: it may deliver the result at once.
                 self._remember_async(command_id, event.ingress)
-            # Executors see the public runtime (the dispatcher is always a ServiceRuntime's).
-            return CommandContext(cast("ServiceRuntime", self), event, command_id, kind, value)
+            return CommandContext(runtime, event, command_id, kind, value)
 
-        # Outside the lock: executors may submit events (async results).
-        results = judge(commands, self.checker, self._executors, make_context, now_ms, event.id)
-        with self._lock:
-            for r in results:
-                self._by_result[r.result] = self._by_result.get(r.result, 0) + 1
-                self._recent_commands.append(r)
+        # Outside the lock: executors may submit events (async results). The results
+        # are counted in status with the event's end (`_end_handled`).
+        results = judge(commands, self.checker, self._executors, make_context, at_ms, event.id)
         if self._observers:
             for r in results:
                 self._observe("command_result", r.to_json())

@@ -11,42 +11,87 @@ import time
 from typing import Any
 
 from .commands import CommandResult
-from .core import RuntimeCore
+from .core import OutcomeCallback, RuntimeCore
 from .lifecycle import now_ms
 from .model import QueuedEvent
 
 
+def outcome_record(event: QueuedEvent, outcome: str, at_ms: int, **extra: Any) -> dict[str, Any]:
+    """The outcome record of one attempt's end (`ServiceRuntime.outcomes()`, callbacks)."""
+    record: dict[str, Any] = {
+        "event_id": event.id,
+        "ingress": event.ingress,
+        "kind": event.kind,
+        "source": event.source,
+        "correlation_id": event.correlation_id,
+        "outcome": outcome,
+        "attempts": event.attempt,
+        "error": None,
+        "command_results": [],
+        "at_ms": at_ms,
+    }
+    if event.replay_of is not None:
+        record["replay_of"] = event.replay_of
+    record.update(extra)
+    return record
+
+
+class HandledOutcome:
+    """A `handled` outcome kept in the ring as its parts, made into its record only
+    when someone reads `outcomes()`: with no outcome callbacks, most records are
+    never read (the ring keeps the last `OUTCOMES_RING`). A handled event is final,
+    so the record made later is the one that would have been made now."""
+
+    __slots__ = ("event", "results", "data", "duration", "at_ms")
+
+    def __init__(self, event: QueuedEvent, results: list[CommandResult], data: Any, duration: float, at_ms: int) -> None:
+        self.event = event
+        self.results = results
+        self.data = data
+        self.duration = duration
+        self.at_ms = at_ms
+
+    def to_json(self) -> dict[str, Any]:
+        return outcome_record(
+            self.event,
+            "handled",
+            self.at_ms,
+            command_results=[r.to_json() for r in self.results],
+            data=self.data,
+            duration_ms=round(self.duration * 1000, 3),
+        )
+
+
 class OutcomeLedger(RuntimeCore):
     def _outcome(self, event: QueuedEvent, outcome: str, **extra: Any) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "event_id": event.id,
-            "ingress": event.ingress,
-            "kind": event.kind,
-            "source": event.source,
-            "correlation_id": event.correlation_id,
-            "outcome": outcome,
-            "attempts": event.attempt,
-            "error": None,
-            "command_results": [],
-            "at_ms": now_ms(),
-        }
-        if event.replay_of is not None:
-            record["replay_of"] = event.replay_of
-        record.update(extra)
-        return record
+        return outcome_record(event, outcome, now_ms(), **extra)
 
-    def _end_handled(self, event: QueuedEvent, results: list[CommandResult], data: Any, duration: float) -> None:
-        record = self._outcome(event, "handled", command_results=[r.to_json() for r in results], data=data, duration_ms=round(duration * 1000, 3))
+    def _end_handled(self, event: QueuedEvent, results: list[CommandResult], data: Any, duration: float, at_ms: int) -> None:
+        """The event was handled (its commands ran): one pass under the lock ends it,
+        counts its command results and keeps its outcome (a record made now only
+        when callbacks want it, see `HandledOutcome`)."""
         self.store.handled(event)  # after its emits (queued by the commands), in order
-        with self._cv:
+        handled = HandledOutcome(event, results, data, duration, at_ms)
+        record: dict[str, Any] | None = None
+        with self._lock:
             self._queue.finish(event)
             self._counters.handled += 1
-            self._notifying += 1
             self._durations.append(duration)
-            self._outcomes.append(record)
+            by_result = self._by_result
+            for r in results:
+                by_result[r.result] = by_result.get(r.result, 0) + 1
+            self._recent_commands.extend(results)
+            callbacks = self._callbacks  # replaced, never changed in place (on_outcome)
+            if callbacks:
+                record = handled.to_json()
+                self._notifying += 1
+                self._outcomes.append(record)
+            else:
+                self._outcomes.append(handled)
             self._status_dirty = True
-            self._cv.notify_all()
-        self._notify([record])
+            self._cv.wake()
+        if record is not None:
+            self._notify([record], callbacks)
 
     def _end_attempt_failed(self, event: QueuedEvent, error: dict[str, Any], duration: float) -> None:
         settings = self.settings[event.ingress]
@@ -102,11 +147,11 @@ class OutcomeLedger(RuntimeCore):
         record["attempts"] = event.attempt - 1  # made so far
         self._outcomes.append(record)
 
-    def _notify(self, records: list[dict[str, Any]]) -> None:
+    def _notify(self, records: list[dict[str, Any]], callbacks: list[OutcomeCallback] | None = None) -> None:
         """Run the outcome callbacks for final records (each counted in `_notifying`
         when it was made, so `wait_idle` returns only after its callbacks ran)."""
-        with self._lock:
-            callbacks = list(self._callbacks)
+        if callbacks is None:
+            callbacks = self._callbacks  # replaced, never changed in place (on_outcome)
         try:
             for record in records:
                 for callback in callbacks:
@@ -115,9 +160,9 @@ class OutcomeLedger(RuntimeCore):
                     except Exception as exc:  # a listener's bug must not stop dispatch
                         self.plugin.diagnostics.add("host", "error", f"outcome callback failed: {type(exc).__name__}: {exc}")
         finally:
-            with self._cv:
+            with self._lock:
                 self._notifying -= len(records)
-                self._cv.notify_all()
+                self._cv.wake()
 
     def _drain_locked(self, reason: str, error: dict[str, Any] | None) -> list[dict[str, Any]]:
         """Dead-letter everything the queue holds (and a stray in-flight event)."""

@@ -37,6 +37,7 @@ class EventQueue:
         self._held: Counter[str] = Counter()  # per ingress: waiting + in flight
         self._pending: Counter[tuple[str, str]] = Counter()  # per (ingress, kind): waiting only
         self._reserved: Counter[str] = Counter()  # per ingress: slots kept for events being stored
+        self._reserved_total = 0
         self._seq = 0
 
     # -- sizes ---------------------------------------------------------------------------------
@@ -54,29 +55,30 @@ class EventQueue:
 
     def reserved(self) -> int:
         """Slots reserved for events that are being written to the state store."""
-        return sum(self._reserved.values())
+        return self._reserved_total
 
     def has_pending(self, ingress: str, kind: str) -> bool:
-        return self._pending[(ingress, kind)] > 0
+        return self._pending.get((ingress, kind), 0) > 0
 
     def room_for(self, ingress: str) -> str | None:
         """None when an event of `ingress` fits, else why not."""
-        used = self.held() + self.reserved()
+        used = len(self._fresh) + len(self._delayed) + (self.in_flight is not None) + self._reserved_total
         if used >= self.capacity:
             return f"the queue is full ({used}/{self.capacity} events queued or in flight)"
         share = self.ingress_capacity.get(ingress)
-        used_share = self._held[ingress] + self._reserved[ingress]
-        if share is not None and used_share >= share:
-            return f"the queue share of ingress {ingress!r} is full ({used_share}/{share})"
+        if share is not None:
+            used_share = self._held.get(ingress, 0) + self._reserved.get(ingress, 0)
+            if used_share >= share:
+                return f"the queue share of ingress {ingress!r} is full ({used_share}/{share})"
         return None
 
     def room_left(self, ingress: str) -> tuple[int, int]:
         """(free slots for an event of `ingress`, the most it could have): the whole
         queue's room, or its share's when that is smaller."""
-        free, most = self.capacity - self.held() - self.reserved(), self.capacity
+        free, most = self.capacity - self.held() - self._reserved_total, self.capacity
         share = self.ingress_capacity.get(ingress)
         if share is not None and share < most:
-            free, most = min(free, share - self._held[ingress] - self._reserved[ingress]), share
+            free, most = min(free, share - self._held.get(ingress, 0) - self._reserved.get(ingress, 0)), share
         return max(0, free), most
 
     # -- moves ---------------------------------------------------------------------------------
@@ -85,11 +87,13 @@ class EventQueue:
         """Keep a slot for an event of `ingress`; the caller checked `room_for` under
         the same lock. `put(..., reserved=True)` or `unreserve` ends the reservation."""
         self._reserved[ingress] += 1
+        self._reserved_total += 1
 
     def unreserve(self, ingress: str) -> None:
         if self._reserved[ingress] <= 0:
             raise RuntimeError(f"no slot of ingress {ingress!r} is reserved")
         self._reserved[ingress] -= 1
+        self._reserved_total -= 1
         if not self._reserved[ingress]:
             del self._reserved[ingress]
 

@@ -35,6 +35,7 @@ from .lifecycle import ACCEPTING, now_ms
 from .commands import COMMAND_KINDS, Executor
 from .model import Accepted, QueuedEvent, Refused, new_event_id
 from .observer import RuntimeObserver
+from .outcomes import HandledOutcome
 from .store import StoreError
 
 CORRELATION_ID_MAX_LEN = 128
@@ -99,16 +100,18 @@ class ServiceRuntime(Dispatcher):
             return self._refuse(normalized)
         if correlation_id is not None and (not isinstance(correlation_id, str) or not 0 < len(correlation_id) <= CORRELATION_ID_MAX_LEN):
             return self._refuse(Refused("invalid_payload", f"correlation_id must be a string of 1-{CORRELATION_ID_MAX_LEN} characters"))
-        with self._lock:
-            state = self._lifecycle.state
-            any_source = correlation_id is not None and correlation_id in self._async_ids
+        any_source = False
+        if correlation_id is not None:
+            with self._lock:
+                any_source = correlation_id in self._async_ids
+        state = self._lifecycle.state  # a first look; checked again under the lock below
         if state not in ACCEPTING:
             return self._refuse(self._not_running(state))
         checked = self.intake.check(ingress, kind, normalized, source, any_source=any_source)
         if isinstance(checked, Refused):
             return self._refuse(checked)
         event = QueuedEvent(new_event_id(), ingress, source, kind, normalized, now_ms(), correlation_id, checked)
-        with self._cv:
+        with self._lock:
             # Checked again under the lock: the state or the queue may have changed.
             refusal = self._admit_locked(ingress)
             if refusal is not None:
@@ -118,7 +121,7 @@ class ServiceRuntime(Dispatcher):
                 self.store.accept(event)
                 self._queue.put(event)
                 self._counters.accepted += 1
-                self._cv.notify_all()
+                self._cv.wake()  # the dispatcher, when it waits for work
                 return Accepted(event.id)
             self._queue.reserve(ingress)
         try:
@@ -237,7 +240,8 @@ class ServiceRuntime(Dispatcher):
     def outcomes(self) -> list[dict[str, Any]]:
         """Recent per-attempt outcomes (`handled`, `retrying`, `dead_lettered`), a ring."""
         with self._lock:
-            return list(self._outcomes)
+            kept = list(self._outcomes)
+        return [r.to_json() if isinstance(r, HandledOutcome) else r for r in kept]
 
     def emitted(self, topic: str | None = None) -> list[dict[str, Any]]:
         """The host-side event log of `emit` commands (a ring of `EMIT_LOG_MAX`)."""
@@ -263,14 +267,14 @@ class ServiceRuntime(Dispatcher):
         `dead_lettered`), from the dispatcher thread. It must not block; exceptions
         are logged to the plugin's diagnostics."""
         with self._lock:
-            self._callbacks.append(callback)
+            self._callbacks = [*self._callbacks, callback]
 
     def observe(self, observer: RuntimeObserver) -> None:
         """Watch the runtime live (observer.py): lifecycle changes, final outcomes,
         command results, connection changes and diagnostics records from now on."""
         with self._lock:
             self._observers.append(observer)
-            self._callbacks.append(observer.outcome)
+            self._callbacks = [*self._callbacks, observer.outcome]
         subscribe = getattr(self.plugin.diagnostics, "subscribe", None)
         if subscribe is not None:
             subscribe(lambda record: self._observe("log_record", record.to_json()))

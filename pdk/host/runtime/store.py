@@ -32,6 +32,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pdk.limits import STATE_EMITTED_MAX, STATE_HANDLED_KEPT_MAX
+
 from .dead_letters import DeadLetter
 from .model import QueuedEvent
 from .store_model import MEMORY, STORE_ERROR_CODES, SYNC_MODES, Recovered, StateStore, StoreError, Tally
@@ -101,9 +103,13 @@ class MemoryStore:
         pass
 
     def handled(self, event: QueuedEvent) -> None:
-        self.tally.pending = max(0, self.tally.pending - 1)
-        self.tally.handled += 1
-        self.tally.drop(*self.tally.excess())
+        tally = self.tally
+        tally.pending = max(0, tally.pending - 1)
+        tally.handled += 1
+        over = tally.handled - STATE_HANDLED_KEPT_MAX  # (only the count just raised can be over its cap)
+        if over > 0:
+            tally.handled -= over
+            tally.handled_pruned += over
 
     def dead_lettered(self, letter: DeadLetter) -> None:
         self.tally.pending = max(0, self.tally.pending - 1)
@@ -111,8 +117,12 @@ class MemoryStore:
         self.tally.drop(*self.tally.excess())
 
     def emitted(self, record: dict[str, Any]) -> None:
-        self.tally.emitted += 1
-        self.tally.drop(*self.tally.excess())
+        tally = self.tally
+        tally.emitted += 1
+        over = tally.emitted - STATE_EMITTED_MAX
+        if over > 0:
+            tally.emitted -= over
+            tally.emitted_dropped += over
 
     def flush(self) -> None:
         self._check_open()

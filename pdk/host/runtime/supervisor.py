@@ -195,6 +195,8 @@ class Supervisor(OutcomeLedger):
     def _sync_recycles(self, own_fault: bool) -> bool:
         """After a call of ours: True when an instance was also recycled by someone
         else (a tool call) since we last looked."""
+        if not own_fault and self.guest.recycles == self._known_recycles:
+            return False  # the common case, without the lock: only this thread sets `_known_recycles`
         with self._lock:
             expected = self._known_recycles + (1 if own_fault else 0)
             actual = self.guest.recycles
