@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import traceback
+import types
 from typing import Any
 
 from .errors import ErrorCode, PluginError
@@ -45,11 +46,30 @@ def _suspended_at(coro: Any) -> str:
     return where
 
 
+# Types seen not to be awaitable, so `inspect` is asked once per type. For anything but
+# a generator (awaitable or not by its code's flags) that is a property of the type:
+# `__await__` in the class, or registered as `Awaitable` (before its first value is seen).
+_PLAIN_TYPES: set[type] = {type(None), str, int, float, bool, bytes, list, tuple, dict}
+_PLAIN_TYPES_MAX = 256
+
+
+def awaitable(value: Any) -> bool:
+    """Whether `resolve` has anything to drive (callers skip building `what` when not)."""
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return False
+    if inspect.isawaitable(value):
+        return True
+    if kind is not types.GeneratorType and len(_PLAIN_TYPES) < _PLAIN_TYPES_MAX:
+        _PLAIN_TYPES.add(kind)
+    return False
+
+
 def resolve(value: Any, what: str) -> Any:
     """`value` itself, or, if it is awaitable, what it returns once driven to completion.
 
     `what` names the handler for error messages (`tool 'fetch'`, `on_start`)."""
-    if not inspect.isawaitable(value):
+    if not awaitable(value):
         return value
     # A coroutine or a @types.coroutine generator is stepped itself; other awaitables via __await__.
     coro: Any = value if inspect.iscoroutine(value) or inspect.isgenerator(value) else value.__await__()

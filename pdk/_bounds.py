@@ -24,10 +24,14 @@ def bound_text(text: str, max_bytes: int, marker: str = ELLIPSIS) -> str:
     which cannot be encoded, become U+FFFD first, so the result is always valid UTF-8."""
     if max_bytes < 0:
         raise ValueError("max_bytes must be >= 0")
-    text, marker = encodable(text), encodable(marker)
-    encoded = text.encode("utf-8")
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATE_RE.sub("\ufffd", text)
+        encoded = text.encode("utf-8")
     if len(encoded) <= max_bytes:
         return text
+    marker = encodable(marker)
     marker_bytes = marker.encode("utf-8")
     if len(marker_bytes) > max_bytes:
         return _cut_utf8(marker_bytes, max_bytes)
@@ -44,6 +48,8 @@ def _cut_utf8(encoded: bytes, limit: int) -> str:
 
 def encodable(text: str) -> str:
     """`text` with lone surrogates (not encodable as UTF-8) replaced by U+FFFD."""
+    if str.isascii(text):  # a flag check: no copy
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

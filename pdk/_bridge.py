@@ -15,7 +15,7 @@ from typing import Any
 from . import _host
 from ._bounds import encodable
 from ._host import DirEntry, HostApiError, HttpResponse
-from ._events import CloseInfo, Command, Emit, Event, HttpRequest, LogCommand, StatusUpdate, WebSocketSend
+from ._events import CloseInfo, Command, Emit, Event, HttpRequest, LogCommand, StatusUpdate, WebSocketSend, wire_event
 from ._plugin import Plugin, WireStatus
 from ._wire import UNSHOWABLE, WireError, dumps, error_from_exception
 from .errors import ErrorCode
@@ -23,6 +23,13 @@ from .errors import ErrorCode
 
 def _snake(enum_member: Any) -> str:
     return str(enum_member.name).lower()
+
+
+def _payload(c: Command) -> str | None:
+    """A command's data as JSON text, for a `WireOutput` built without `payloads`."""
+    if isinstance(c, Emit) or (isinstance(c, StatusUpdate) and c.data is not None):
+        return dumps(c.data)
+    return None
 
 
 class ComponentHost:
@@ -36,9 +43,15 @@ class ComponentHost:
         self._log_mod = log
         self._request = request
         self._fs = fs
+        self._levels: dict[str, Any] = {}  # "info" -> log.Level.INFO, looked up once
 
     def log(self, level: str, message: str) -> None:
-        self._log_mod.write(self._log_mod.Level[level.upper()], message)
+        value = self._levels.get(level) if type(level) is str else None
+        if value is None:
+            value = self._log_mod.Level[level.upper()]
+            if type(level) is str:
+                self._levels[level] = value
+        self._log_mod.write(value, message)
 
     def _host_error(self, api: str, exc: Any) -> HostApiError:
         value = getattr(exc, "value", None)
@@ -88,6 +101,10 @@ class Bridge:
         self.plugin = plugin
         self.types = types
         self.err = err
+        # Read once instead of on every event or command: the payload case of each
+        # binding class (`Payload_Text` -> "text") and the binding log levels.
+        self._cases: dict[type, str] = {}
+        self._levels: dict[str, Any] = {}
         _host.install(ComponentHost(err, log, request, fs))
 
     def _error(self, wire: WireError) -> BaseException:
@@ -140,12 +157,24 @@ class Bridge:
             return self.types.PluginStatus(False, dumps({"error": message}))
 
     def _event(self, e: Any) -> Event:
-        case = type(e.payload).__name__.split("_", 1)[1].lower()
+        payload_type = type(e.payload)
+        case = self._cases.get(payload_type)
+        if case is None:
+            case = self._cases[payload_type] = payload_type.__name__.split("_", 1)[1].lower()
         value: Any = getattr(e.payload, "value", None)
         payload: Any = CloseInfo(value.code, value.reason) if case == "closed" else value
-        return Event(e.id, e.ingress, e.source, e.kind, case, payload, e.created_at_ms, e.attempt, e.correlation_id)  # type: ignore[arg-type]
+        return wire_event(e.id, e.ingress, e.source, e.kind, case, payload, e.created_at_ms, e.attempt, e.correlation_id)
 
-    def _command(self, c: Command) -> Any:
+    def _log_level(self, level: str) -> Any:
+        value = self._levels.get(level) if type(level) is str else None
+        if value is None:
+            value = self.types.LogLevel[level.upper()]
+            if type(level) is str:
+                self._levels[level] = value
+        return value
+
+    def _command(self, c: Command, payload: str | None) -> Any:
+        """The binding command for `c`; `payload` is its data's JSON text (run_event's)."""
         t = self.types
         if isinstance(c, WebSocketSend):
             message = t.Message_Text(c.text) if c.text is not None else t.Message_Binary(c.binary)
@@ -153,11 +182,11 @@ class Bridge:
         elif isinstance(c, HttpRequest):
             kind = t.CommandKind_HttpRequest(t.HttpRequest(c.method, c.url, list(c.headers), c.body))
         elif isinstance(c, Emit):
-            kind = t.CommandKind_Emit(t.Emit(c.topic, dumps(c.data)))
+            kind = t.CommandKind_Emit(t.Emit(c.topic, payload))
         elif isinstance(c, LogCommand):
-            kind = t.CommandKind_Log(t.LogRecord(t.LogLevel[c.level.upper()], c.message))
+            kind = t.CommandKind_Log(t.LogRecord(self._log_level(c.level), c.message))
         elif isinstance(c, StatusUpdate):
-            kind = t.CommandKind_StatusUpdate(t.PluginStatus(c.healthy, None if c.data is None else dumps(c.data)))
+            kind = t.CommandKind_StatusUpdate(t.PluginStatus(c.healthy, payload))
         else:  # run_event already refused anything else
             raise TypeError(f"not a command: {type(c).__name__}")
         return t.Command(c.id, kind)
@@ -166,6 +195,7 @@ class Bridge:
         try:
             out = self.plugin.run_event(self._event(event))
             data = None if out.data_json is None else encodable(out.data_json)
-            return self.types.ServiceOutput(data, [self._command(c) for c in out.commands])
+            payloads = out.payloads if len(out.payloads) == len(out.commands) else [_payload(c) for c in out.commands]
+            return self.types.ServiceOutput(data, [self._command(c, p) for c, p in zip(out.commands, payloads)])
         except BaseException as exc:  # noqa: BLE001
             raise self._failure(exc) from None

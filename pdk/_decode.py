@@ -12,10 +12,11 @@ would not).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, Final
 
-from ._schema import Kind, Member, Shape, class_members, function_members, json_type_of_value, shape_of
+from ._schema import Kind, Member, SchemaError, Shape, class_members, function_members, json_type_of_value, shape_of
 from ._validation import Problems, choices_message, join_types, json_path, render, validation_message
 from ._validation import json_kind as _json_kind
 from ._validation import quote as _quote
@@ -63,6 +64,12 @@ def decode_arguments(func: Callable[..., Any], data: object) -> dict[str, object
     it into keyword arguments, defaults applied for missing optional parameters.
 
     Raises `DecodeError` for bad input, `SchemaError` for unsupported hints."""
+    fast = _arguments_converter(func)
+    if fast is not None and isinstance(data, dict):
+        converted = fast(data)
+        if converted is not _INVALID:
+            return converted  # type: ignore[return-value]
+    # Bad input (or a hint only the full decoder handles): decode again, recording errors.
     members = function_members(func)
     errors = _Errors()
     if not isinstance(data, dict):
@@ -83,6 +90,9 @@ def decode_arguments(func: Callable[..., Any], data: object) -> dict[str, object
 
 def decode_value(hint: object, value: object, path: str = "$") -> object:
     """Validate and convert one decoded JSON value against `hint`."""
+    converted = _value_converter(hint)(value)
+    if converted is not _INVALID:
+        return converted
     errors = _Errors()
     result = _decode(hint, value, path, errors)
     errors.raise_if_any()
@@ -317,3 +327,250 @@ def _same_json_value(expected: object, value: object) -> bool:
     if isinstance(expected, (int, float)) and isinstance(value, (int, float)):
         return expected == value
     return type(expected) is type(value) and expected == value
+
+
+# ---------------------------------------------------------------------------------
+# The fast path: converters built once per hint
+#
+# A converter returns the decoded value or `_INVALID`, recording nothing: it accepts
+# exactly what the decoders above accept without an error and returns the same value.
+# When it says `_INVALID`, the caller decodes again with the decoders above, which word
+# the errors; so valid input (nearly every call) pays for no hint analysis, no paths and
+# no error bookkeeping. A hint the decoders refuse (`SchemaError`) gets a converter
+# that always says `_INVALID`, so the decoders above raise exactly as before.
+
+Converter = Callable[[object], object]
+_CACHE_MAX: Final = 256
+
+
+def _identity(value: object) -> object:
+    return value
+
+
+def _always_invalid(value: object) -> object:
+    return _INVALID
+
+
+def _fast_null(value: object) -> object:
+    return None if value is None else _INVALID
+
+
+def _fast_string(value: object) -> object:
+    return value if isinstance(value, str) else _INVALID
+
+
+def _fast_boolean(value: object) -> object:
+    return value if isinstance(value, bool) else _INVALID
+
+
+def _fast_integer(value: object) -> object:
+    return value if isinstance(value, int) and not isinstance(value, bool) else _INVALID
+
+
+def _fast_number(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _INVALID
+    try:
+        number = float(value)
+    except OverflowError:
+        return _INVALID
+    return number if math.isfinite(number) else _INVALID
+
+
+_SCALARS: dict[Kind, Converter] = {
+    Kind.ANY: _identity,
+    Kind.NULL: _fast_null,
+    Kind.STRING: _fast_string,
+    Kind.BOOLEAN: _fast_boolean,
+    Kind.INTEGER: _fast_integer,
+    Kind.NUMBER: _fast_number,
+}
+
+
+def _safe_build(hint: object) -> Converter:
+    try:
+        return _build(hint)
+    except SchemaError:
+        return _always_invalid
+
+
+def _build(hint: object) -> Converter:
+    shape = shape_of(hint)
+    kind = shape.kind
+    scalar = _SCALARS.get(kind)
+    if scalar is not None:
+        return scalar
+    if kind is Kind.LITERAL or kind is Kind.ENUM:
+        return _build_choice(shape)
+    if kind is Kind.ARRAY or kind is Kind.TUPLE:
+        return _build_array(_safe_build(shape.args[0]) if shape.args else _identity, kind is Kind.TUPLE)
+    if kind is Kind.MAP:
+        return _build_map(_safe_build(shape.args[0]) if shape.args else _identity)
+    if kind is Kind.UNION:
+        return _build_union(shape.args)
+    assert isinstance(shape.hint, type)
+    return _class_converter(shape.hint, kind is Kind.DATACLASS)
+
+
+def _build_choice(shape: Shape) -> Converter:
+    if shape.kind is Kind.ENUM:
+        choices: tuple[object, ...] = tuple(m.value for m in shape.args)
+        results: tuple[object, ...] = shape.args
+    else:
+        choices, results = shape.args, shape.literal_objects
+    pairs = tuple(zip(choices, results))
+    # A decoded string only ever equals a choice that is a plain `str` (see `_same_json_value`).
+    strings: dict[str, object] = {}
+    for choice, result in pairs:
+        if type(choice) is str:
+            strings.setdefault(choice, result)
+
+    def convert(value: object) -> object:
+        if type(value) is str:
+            return strings.get(value, _INVALID)
+        for choice, result in pairs:
+            if _same_json_value(choice, value):
+                return result
+        return _INVALID
+
+    return convert
+
+
+def _build_array(item: Converter, as_tuple: bool) -> Converter:
+    scalar = item in (_fast_string, _fast_boolean, _fast_integer)
+
+    def convert(value: object) -> object:
+        if not isinstance(value, (list, tuple)):
+            return _INVALID
+        if item is _identity or (scalar and all(item(x) is not _INVALID for x in value)):
+            return tuple(value) if as_tuple else list(value)
+        out: list[object] = []
+        for x in value:
+            decoded = item(x)
+            if decoded is _INVALID:
+                return _INVALID
+            out.append(decoded)
+        return tuple(out) if as_tuple else out
+
+    return convert
+
+
+def _build_map(item: Converter) -> Converter:
+    def convert(value: object) -> object:
+        if not isinstance(value, dict):
+            return _INVALID
+        out: dict[str, object] = {}
+        for key, x in value.items():
+            if not isinstance(key, str):
+                return _INVALID
+            decoded = item(x)
+            if decoded is _INVALID:
+                return _INVALID
+            out[key] = decoded
+        return out
+
+    return convert
+
+
+def _build_union(members: tuple[object, ...]) -> Converter:
+    plan = tuple((_json_types(m), _safe_build(m)) for m in members)
+    nulls = [i for i, m in enumerate(members) if shape_of(m).kind is Kind.NULL]
+    if len(plan) == 2 and len(nulls) == 1:
+        # `X | None`: whichever member takes a null returns None for it.
+        other = plan[1 - nulls[0]][1]
+        return lambda value: None if value is None else other(value)
+
+    def convert(value: object) -> object:
+        kind = _value_type(value)
+        for types, member in plan:
+            if _accepts(types, kind):
+                decoded = member(value)
+                if decoded is not _INVALID:
+                    return decoded
+        return _INVALID
+
+    return convert
+
+
+def _members_converter(members: tuple[Member, ...], *, defaults: bool) -> Callable[[dict[Any, object]], object]:
+    """Decode the properties of one JSON object (present ones, plus the defaults of
+    missing ones if `defaults`), or `_INVALID`."""
+    known = frozenset(m.name for m in members)
+    plan = tuple((m.name, _safe_build(m.hint), m.required, defaults and m.has_default, m.default) for m in members)
+
+    def convert(value: dict[Any, object]) -> object:
+        for key in value:
+            if key not in known:
+                return _INVALID
+        out: dict[str, object] = {}
+        for name, member, required, has_default, default in plan:
+            if name in value:
+                decoded = member(value[name])
+                if decoded is _INVALID:
+                    return _INVALID
+                out[name] = decoded
+            elif has_default:
+                out[name] = default
+            elif required:
+                return _INVALID
+        return out
+
+    return convert
+
+
+_CLASS_CONVERTERS: dict[type, Converter] = {}
+
+
+def _class_converter(cls: type, is_dataclass: bool) -> Converter:
+    found = _CLASS_CONVERTERS.get(cls)
+    if found is not None:
+        return found
+    # The members are read on first use: a class may contain itself (`children: list[Node]`).
+    built: list[Callable[[dict[Any, object]], object]] = []
+
+    def convert(value: object) -> object:
+        if not isinstance(value, dict):
+            return _INVALID
+        if not built:
+            try:
+                built.append(_members_converter(class_members(cls), defaults=False))
+            except SchemaError:
+                return _INVALID
+        decoded = built[0](value)
+        if decoded is _INVALID or not is_dataclass:
+            return decoded
+        try:
+            return cls(**decoded)  # type: ignore[arg-type]
+        except ValueError:
+            return _INVALID
+
+    if len(_CLASS_CONVERTERS) >= _CACHE_MAX:
+        _CLASS_CONVERTERS.clear()
+    _CLASS_CONVERTERS[cls] = convert
+    return convert
+
+
+@functools.lru_cache(maxsize=512)
+def _arguments_converter(func: Callable[..., Any]) -> Callable[[dict[Any, object]], object] | None:
+    """A tool function's arguments: declaration order, defaults applied."""
+    try:
+        members = function_members(func)
+    except SchemaError:
+        return None
+    return _members_converter(members, defaults=True)
+
+
+# By `id`, holding the hint itself (so the id stays its own): equal hints are not always
+# interchangeable (`A | B == B | A`, but the first member that decodes wins).
+_VALUE_CONVERTERS: dict[int, tuple[object, Converter]] = {}
+
+
+def _value_converter(hint: object) -> Converter:
+    entry = _VALUE_CONVERTERS.get(id(hint))
+    if entry is not None and entry[0] is hint:
+        return entry[1]
+    convert = _safe_build(hint)
+    if len(_VALUE_CONVERTERS) >= _CACHE_MAX:
+        _VALUE_CONVERTERS.clear()
+    _VALUE_CONVERTERS[id(hint)] = (hint, convert)
+    return convert

@@ -38,7 +38,57 @@ def to_json_value(value: object, path: str = "$") -> object:
     `.value`, tuples and lists arrays. Sets are refused: their order is not
     deterministic, so the same result would not always encode the same way.
     Non-finite floats are refused: they are not valid JSON."""
-    return _encode(value, path, set())
+    try:
+        return _fast(value, 0)
+    except _Slow:
+        # Anything unusual (or wrong): encode again, tracking paths and cycles.
+        return _encode(value, path, set())
+
+
+class _Slow(Exception):
+    """Raised by the fast path for what only `_encode` handles (or words the error of)."""
+
+
+_FAST_DEPTH_MAX = 64  # deeper (or circular) values take the path-tracking encoder
+_LEAVES = frozenset({str, int, bool, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fast(value: object, depth: int) -> object:
+    """`_encode` for plain values (exact built-in types, Enum members, dataclasses)
+    without building paths; raises `_Slow` for anything else."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if math.isfinite(value):  # type: ignore[arg-type]
+            return value
+        raise _Slow
+    if depth > _FAST_DEPTH_MAX:
+        raise _Slow
+    depth += 1
+    # Children that are strings, ints, booleans or None are taken as they are, without a call.
+    if kind is dict:
+        out: dict[str, object] = {}
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str:
+                raise _Slow
+            out[key] = item if type(item) in _LEAVES else _fast(item, depth)
+        return out
+    if kind is list or kind is tuple:
+        return [item if type(item) in _LEAVES else _fast(item, depth) for item in value]  # type: ignore[attr-defined]
+    names = _FIELDS.get(kind)
+    if names is None:
+        if isinstance(value, enum.Enum):
+            return _fast(value.value, depth)
+        if isinstance(value, (str, int, float, list, tuple, dict)) or not _is_dataclass_instance(value):
+            raise _Slow
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))  # type: ignore[arg-type]
+    fields = {name: getattr(value, name) for name in names}
+    for name, item in fields.items():
+        if type(item) not in _LEAVES:
+            fields[name] = _fast(item, depth)
+    return fields
 
 
 def _encode(value: object, path: str, active: set[int]) -> object:

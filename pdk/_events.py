@@ -6,19 +6,27 @@ from the binding types inside a component, and unit tests use them directly."""
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeVar, Union
 
+from ._wire import dumps
 from .limits import COMMAND_PAYLOAD_MAX_BYTES
+
+_T = TypeVar("_T")
 
 PayloadKind = Literal["text", "binary", "json", "closed", "failure", "empty"]
 LogLevel = Literal["debug", "info", "warn", "error"]
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A random (version 4) UUID as 32 hex digits, like `uuid.uuid4().hex` without
+    building a `UUID` object (every command gets one)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,34 @@ class StatusUpdate:
     id: str = field(default_factory=new_id)
 
 
+def _frozen(cls: type[_T], fields: dict[str, Any]) -> _T:
+    """`cls(**fields)` for a frozen dataclass without `__post_init__`, given every field:
+    one dict update instead of the generated `__init__`'s `object.__setattr__` per field
+    (each event and command is built this way; tests/unit/test_fast_paths.py checks the
+    results equal the constructor's)."""
+    made = object.__new__(cls)
+    made.__dict__.update(fields)
+    return made
+
+
+def wire_event(
+    id: str,
+    ingress: str,
+    source: str,
+    kind: str,
+    payload_kind: str,
+    payload: str | bytes | CloseInfo | None,
+    created_at_ms: int,
+    attempt: int,
+    correlation_id: str | None,
+) -> Event:
+    """`Event(...)` with every field given, for the export glue (see `_frozen`)."""
+    return _frozen(Event, {
+        "id": id, "ingress": ingress, "source": source, "kind": kind, "payload_kind": payload_kind, "payload": payload,
+        "created_at_ms": created_at_ms, "attempt": attempt, "correlation_id": correlation_id,
+    })  # fmt: skip
+
+
 Command = Union[WebSocketSend, HttpRequest, Emit, LogCommand, StatusUpdate]
 COMMAND_TYPES = (WebSocketSend, HttpRequest, Emit, LogCommand, StatusUpdate)
 
@@ -180,31 +216,39 @@ def http_request(
         body = json.dumps(json_body, separators=(",", ":"))
         pairs += (("content-type", "application/json"),)
     raw = body.encode("utf-8") if isinstance(body, str) else body
-    return HttpRequest(method=method.upper(), url=url, headers=pairs, body=raw, id=id or new_id())
+    return _frozen(HttpRequest, {"method": method.upper(), "url": url, "headers": pairs, "body": raw, "id": id or new_id()})
 
 
 def emit(topic: str, data: Any = None, *, id: str | None = None) -> Emit:
-    return Emit(topic=topic, data=data, id=id or new_id())
+    return _frozen(Emit, {"topic": topic, "data": data, "id": id or new_id()})
 
 
 def log(level: LogLevel, message: str, *, id: str | None = None) -> LogCommand:
-    return LogCommand(level=level, message=message, id=id or new_id())
+    return _frozen(LogCommand, {"level": level, "message": message, "id": id or new_id()})
 
 
 def status_update(healthy: bool = True, data: Any = None, *, id: str | None = None) -> StatusUpdate:
-    return StatusUpdate(healthy=healthy, data=data, id=id or new_id())
+    return _frozen(StatusUpdate, {"healthy": healthy, "data": data, "id": id or new_id()})
 
 
 def command_payload_size(command: Command) -> int:
-    """Bytes of the command's payload, for the per-command bound."""
+    """Bytes of the command's payload, for the per-command bound; an `Emit`'s or a
+    `StatusUpdate`'s data is measured as the JSON text that travels (`payload_json`)."""
     if isinstance(command, WebSocketSend):
         return len(command.text.encode("utf-8")) if command.text is not None else len(command.binary or b"")
     if isinstance(command, HttpRequest):
         return len(command.body or b"") + sum(len(k) + len(v) for k, v in command.headers) + len(command.url)
-    if isinstance(command, Emit):
-        return len(json.dumps(command.data).encode("utf-8"))
     if isinstance(command, LogCommand):
         return len(command.message.encode("utf-8"))
-    return len(json.dumps(command.data).encode("utf-8"))
+    return len(dumps(command.data).encode("utf-8"))
+
+
+def payload_json(command: Command) -> str | None:
+    """The JSON text of an `Emit`'s or a `StatusUpdate`'s data (None for a
+    `StatusUpdate` without data and for the other commands)."""
+    if isinstance(command, Emit) or (isinstance(command, StatusUpdate) and command.data is not None):
+        return dumps(command.data)
+    return None
+
 
 

@@ -7,18 +7,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar, get_type_hints
 
-from ._awaiting import resolve
+from ._awaiting import awaitable, resolve
 from ._contract import NAME_RE
 from ._decode import DecodeError, decode_arguments, decode_value
 from ._encode import EncodeError, to_json_value
-from ._events import COMMAND_TYPES, Command, Event, Output, Status, command_payload_size
+from ._events import COMMAND_TYPES, Command, Event, Output, Status, command_payload_size, payload_json
 from ._schema import input_schema_for
 from ._validation import validation_details
-from ._wire import WireToolOutput, dumps, tool_output
+from ._wire import WireToolOutput, dumps, tool_output, tool_output_json
 from .errors import ErrorCode, PluginError, ToolError
 from .limits import COMMAND_PAYLOAD_MAX_BYTES, COMMANDS_PER_OUTPUT_MAX, SERVICE_OUTPUT_MAX_BYTES
 
 F = TypeVar("F", bound=Callable[..., Any])
+_JSON = json.JSONDecoder()
 
 
 
@@ -82,6 +83,9 @@ class WireStatus:
 class WireOutput:
     data_json: str | None
     commands: list[Command]
+    # Per command: the JSON text of an `Emit`'s or a `StatusUpdate`'s data, else None
+    # (encoded once, for the bound and for the wire). Left empty, the bridge encodes.
+    payloads: tuple[str | None, ...] = ()
 
 
 def _positional_count(func: Callable[..., Any]) -> int:
@@ -220,7 +224,8 @@ class Plugin:
         """Dispatch one event and bound what the handler returned."""
         handler = self._handler_for(event)
         result = handler.func(self.state, event) if handler.takes_state else handler.func(event)
-        result = resolve(result, f"the handler for ingress {event.ingress!r}")
+        if awaitable(result):
+            result = resolve(result, f"the handler for ingress {event.ingress!r}")
         data: Any = None
         if isinstance(result, Output):
             commands, data = list(result.commands), result.data
@@ -235,17 +240,21 @@ class Plugin:
                 f"handler returned {type(result).__name__}; return None, a command, a list of commands or Output(...)",
                 code=ErrorCode.INVALID_OUTPUT,
             )
+        payloads: list[str | None] = []
         for i, c in enumerate(commands):
             if not isinstance(c, COMMAND_TYPES):
                 raise PluginError(f"commands[{i}] is a {type(c).__name__}, not a command", code=ErrorCode.INVALID_OUTPUT)
-            if command_payload_size(c) > COMMAND_PAYLOAD_MAX_BYTES:
+            text = payload_json(c)
+            size = command_payload_size(c) if text is None else len(text.encode("utf-8"))
+            if size > COMMAND_PAYLOAD_MAX_BYTES:
                 raise PluginError(f"commands[{i}] payload exceeds {COMMAND_PAYLOAD_MAX_BYTES} bytes", code=ErrorCode.INVALID_OUTPUT)
+            payloads.append(text)
         if len(commands) > COMMANDS_PER_OUTPUT_MAX:
             raise PluginError(f"{len(commands)} commands; at most {COMMANDS_PER_OUTPUT_MAX} per event", code=ErrorCode.INVALID_OUTPUT)
         data_json = None if data is None else dumps(to_json_value(data))
         if data_json is not None and len(data_json.encode("utf-8")) > SERVICE_OUTPUT_MAX_BYTES:
             raise PluginError("output data is too large", code=ErrorCode.INVALID_OUTPUT)
-        return WireOutput(data_json, commands)
+        return WireOutput(data_json, commands, tuple(payloads))
 
     # -- tools ---------------------------------------------------------------------------
 
@@ -283,7 +292,8 @@ class Plugin:
                 code=ErrorCode.UNSUPPORTED,
             )
         try:
-            data = json.loads(input_json)
+            # The module's decoder directly (what `json.loads` calls), save for its BOM check.
+            data = _JSON.decode(input_json) if type(input_json) is str and not input_json.startswith("\ufeff") else json.loads(input_json)
         except ValueError as exc:
             raise ToolError(f"input is not valid JSON: {exc}", code=ErrorCode.INVALID_INPUT) from None
         try:
@@ -294,7 +304,9 @@ class Plugin:
                 code=ErrorCode.INVALID_INPUT,
                 details=validation_details(exc.errors),
             ) from None
-        result = resolve(spec.func(**kwargs), f"tool {name!r}")
+        result = spec.func(**kwargs)
+        if awaitable(result):
+            result = resolve(result, f"tool {name!r}")
         return self._tool_output(name, result)
 
     @staticmethod
@@ -308,5 +320,7 @@ class Plugin:
             content = to_json_value(result)
         except EncodeError as exc:
             raise ToolError(f"tool {name!r} returned a value that is not JSON: {exc}", code=ErrorCode.INVALID_OUTPUT) from None
-        summary = f"{name}: {dumps(content)}" if content is not None else f"{name}: done"
-        return tool_output(summary, content)
+        if content is None:
+            return tool_output(f"{name}: done", None)
+        content_json = dumps(content)
+        return tool_output_json(f"{name}: {content_json}", content_json)

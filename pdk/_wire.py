@@ -6,6 +6,7 @@ component; unit tests use them directly in CPython."""
 from __future__ import annotations
 
 import json
+import json.encoder
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -39,9 +40,35 @@ class WireToolOutput:
     content_json: str | None
 
 
+# Compact, deterministic and strict (NaN is not JSON). One encoder for every call:
+# `json.dumps` with options builds a new `JSONEncoder` each time, and its `encode`
+# builds a new C encoder each time; the C encoder is built once here instead (what
+# `JSONEncoder.encode` runs for these options, so the text is the same).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_MARKERS: dict[int, Any] = {}  # the C encoder's circular-reference check
+
+
+def _c_encoder() -> Any:
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:  # the arguments `JSONEncoder.iterencode` passes it; another signature falls back
+        return make(_MARKERS, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    except TypeError:
+        return None
+
+
+_C_ENCODER = _c_encoder()
+
+
 def dumps(value: Any) -> str:
-    # Compact, deterministic and strict (NaN is not JSON).
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if _C_ENCODER is None:
+        return _ENCODER.encode(value)
+    try:
+        return "".join(_C_ENCODER(value, 0))
+    except BaseException:
+        _MARKERS.clear()  # an error mid-value leaves its containers marked
+        raise
 
 
 def _details_json(details: Any) -> str | None:
@@ -132,12 +159,17 @@ def error_from_exception(exc: BaseException) -> WireError:
 def tool_output(summary: str, content: Any) -> WireToolOutput:
     """Bound a tool result. The summary is cut char-safely; content that does not
     fit cannot be cut without breaking its JSON, so it is an `invalid_output` error."""
+    return tool_output_json(summary, None if content is None else dumps(content))
+
+
+def tool_output_json(summary: str, content_json: str | None) -> WireToolOutput:
+    """`tool_output` for content already encoded as JSON text."""
     summary = summary.strip() or "ok"
-    content_json = None if content is None else dumps(content)
-    if content_json is not None and len(content_json.encode("utf-8")) > TOOL_CONTENT_MAX_BYTES:
+    size = None if content_json is None else len(content_json.encode("utf-8"))
+    if size is not None and size > TOOL_CONTENT_MAX_BYTES:
         raise PluginError(
-            f"tool content is {len(content_json.encode('utf-8'))} bytes; the limit is {TOOL_CONTENT_MAX_BYTES}",
+            f"tool content is {size} bytes; the limit is {TOOL_CONTENT_MAX_BYTES}",
             code=ErrorCode.INVALID_OUTPUT,
-            details={"size": len(content_json.encode("utf-8")), "limit": TOOL_CONTENT_MAX_BYTES},
+            details={"size": size, "limit": TOOL_CONTENT_MAX_BYTES},
         )
     return WireToolOutput(summary=bound_text(summary, TOOL_SUMMARY_MAX_BYTES), content_json=content_json)
