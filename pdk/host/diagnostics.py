@@ -22,6 +22,25 @@ GUEST_SOURCES: tuple[str, ...] = ("log", "stdout", "stderr")
 
 LogListener = Callable[["LogRecord"], None]
 
+# Short messages that redaction leaves as they are repeat from record to record (a
+# handler that logs on every event): they are remembered and skip the patterns. Only
+# messages redaction did not change are kept, so no secret is held here.
+CLEAN_REMEMBERED = 1024
+CLEAN_REMEMBERED_MAX_LEN = 256
+_clean: dict[str, None] = {}
+
+
+def _redacted(message: str) -> str:
+    """`redact_bounded(message, LOG_MESSAGE_MAX_BYTES)`, remembered for short clean messages."""
+    if message in _clean:
+        return message
+    redacted = redact_bounded(message, LOG_MESSAGE_MAX_BYTES)
+    if redacted == message and len(message) <= CLEAN_REMEMBERED_MAX_LEN:
+        if len(_clean) >= CLEAN_REMEMBERED:
+            _clean.clear()  # simple and bounded; the next repeats fill it again
+        _clean[message] = None
+    return redacted
+
 
 @dataclass(frozen=True)
 class LogRecord:
@@ -52,7 +71,7 @@ class DiagnosticLog:
         self.dropped = 0
 
     def add(self, source: str, level: str, message: str) -> None:
-        record = LogRecord(int(time.time() * 1000), source, level, redact_bounded(message, LOG_MESSAGE_MAX_BYTES))
+        record = LogRecord(int(time.time() * 1000), source, level, _redacted(message))
         with self._lock:
             if len(self._records) == self._records.maxlen:
                 self.dropped += 1
