@@ -10,7 +10,8 @@ Four components: the PDK-built examples (text-tools: `tool` world, counter-servi
 (bench/minimal_guests.py). For each, on one plain wasmtime-py instance:
 
   bare     the wasm call itself: `wasmtime_component_func_call` + post_return with
-           arguments already lowered (no conversion)
+           arguments already lowered, through the fast path's own prebuilt ctypes
+           arguments (bench/raw_floor.py: `timed_bare_call`; no conversion)
   fast     pdk.host._fastcall: lower + call + post_return + lift (plain values)
   codec    the plain path: pdk.host.codec + wasmtime-py's own conversion
   raw      wasmtime-py alone, with hand-made Record arguments (no codec)
@@ -47,7 +48,7 @@ from generator.build import build  # noqa: E402
 from minimal_guests import build_minimal  # noqa: E402
 from raw_floor import raw_engine, raw_instance, timed_bare_call  # noqa: E402
 from pdk.host import Host  # noqa: E402
-from pdk.host._fastcall import bind_export  # noqa: E402
+from pdk.host._fastcall import BoundFastCall, bind_export  # noqa: E402
 from pdk.host.codec import Case  # noqa: E402
 
 TOOLS, LIFECYCLE, EVENTS = "yoi:plugin/tools@2.0.0", "yoi:plugin/lifecycle@2.0.0", "yoi:plugin/events@2.0.0"
@@ -99,7 +100,9 @@ def event_record(i: int) -> Record:
 
 
 class Floors:
-    """bare / fast / codec / raw per-call medians (µs) on one plain wasmtime-py instance."""
+    """bare / fast / codec / raw per-call medians (µs) on one plain wasmtime-py instance,
+    and the fast path's three steps timed one by one (`split`). The plain argument
+    values are built before the clock starts: what is timed is the call, not the bench."""
 
     def __init__(self, component_path: Path, service: bool, calls: int) -> None:
         store, lookup = raw_instance(component_path)
@@ -111,26 +114,60 @@ class Floors:
         plain_of, record_of = (event, event_record) if service else (tool_call, tool_record)
         func = lookup(iface, name)
         owner = type("Owner", (), {})()  # bind_export caches converters on this object
-        fast = bind_export(owner, (iface, name), func, store, mode="fast")  # type: ignore[arg-type]
-        plain = bind_export(owner, (iface, name), func, store, mode="plain")  # type: ignore[arg-type]
+        fast = bind_export(owner, (iface, name), func, store, mode="fast")
+        plain = bind_export(owner, (iface, name), func, store, mode="plain")
+        assert isinstance(fast, BoundFastCall)
+        plains = [plain_of(i) for i in range(calls)]
+        records = [record_of(i) for i in range(calls)]
 
         def raw(i: int) -> None:
-            func(store, record_of(i))
+            func(store, records[i])
             func.post_return(store)
 
-        bare: list[float] = []
-        steps = {
-            "raw": raw,
-            "codec": lambda i: plain(plain_of(i)),
-            "fast": lambda i: fast(plain_of(i)),
-            "bare": lambda i: bare.append(timed_bare_call(fast, fast.lower(plain_of(i)))),
-        }
-        for step in steps.values():  # warm every path up first
-            for i in range(min(200, calls)):
+        times: dict[str, list[float]] = {key: [] for key in ("raw", "codec", "fast", "bare", "lower", "invoke", "lift")}
+        clock = time.perf_counter
+
+        def timed(key: str, step: Callable[[int], Any]) -> Callable[[int], None]:
+            def run(i: int) -> None:
+                started = clock()
                 step(i)
-        bare.clear()
-        self.us = {key: median_us(step, calls) for key, step in steps.items()}
-        self.us["bare"] = statistics.median(bare) * 1e6
+                times[key].append(clock() - started)
+
+            return run
+
+        def bare(i: int) -> None:
+            times["bare"].append(timed_bare_call(fast, fast.lower(plains[i])))
+
+        def split(i: int) -> None:
+            t0 = clock()
+            token = fast.lower(plains[i])
+            t1 = clock()
+            raw_result = fast.invoke(token)
+            t2 = clock()
+            fast.lift(raw_result)
+            t3 = clock()
+            times["lower"].append(t1 - t0)
+            times["invoke"].append(t2 - t1)
+            times["lift"].append(t3 - t2)
+
+        fast_step = timed("fast", lambda i: fast(plains[i]))
+
+        def fast_bare_split(i: int) -> None:
+            fast_step(i)
+            bare(i)
+            split(i)
+
+        # raw and codec each in a block of their own (their Python work would evict the
+        # fast path's caches); fast, bare and the split interleaved call by call, so a
+        # machine whose load changes slows them alike.
+        for key, step in (("raw", timed("raw", raw)), ("codec", timed("codec", lambda i: plain(plains[i]))), ("fast", fast_bare_split)):
+            for i in range(min(200, calls)):  # a warm-up of its own
+                step(i)
+            for name in ((key,) if key != "fast" else ("fast", "bare", "lower", "invoke", "lift")):
+                times[name].clear()
+            for i in range(calls):
+                step(i)
+        self.us = {key: statistics.median(values) * 1e6 for key, values in times.items()}
         del store
 
 
@@ -239,6 +276,9 @@ def main() -> None:
         print(f"{label:<16}{us['bare']:8.1f}{us['fast']:8.1f}{us['codec']:8.1f}{us['raw']:8.1f}   "
               f"{us['fast'] / us['bare']:8.2f}x {us['raw'] / us['bare']:8.2f}x {us['codec'] / us['fast']:9.2f}x")  # fmt: skip
     print("  target: fast/bare <= 1.5x for a trivial event or tool call")
+    print("  the fast path step by step (µs; lower + invoke + lift, each timed alone, the same interleaved run):")
+    for label, us in floors.items():
+        print(f"    {label:<16} lower {us['lower']:6.1f}  invoke {us['invoke']:6.1f} (bare {us['bare']:6.1f})  lift {us['lift']:6.1f}")
     for kind in ("tool", "service"):
         pdk, minimal = floors[f"pdk {kind}"]["bare"], floors[f"minimal {kind}"]["bare"]
         print(f"  PDK guest cost ({kind}): bare {pdk:.1f} µs vs minimal {minimal:.1f} µs = +{pdk - minimal:.1f} µs ({pdk / minimal:.2f}x)")

@@ -5,12 +5,16 @@
 union). This module turns the codec's plans (``pdk/host/codec.py``) into the two
 converters of one function type, as Python source compiled once with ``exec``:
 
-``lower(a, base, cap, v0, v1, ...) -> end``
+``lower(a, base, cap, k, v0, v1, ...) -> end``
     writes the plain arguments ``v0, v1, ...`` as C values into the writable
     byte memoryview ``a`` (an arena whose first byte is at address ``base`` and
-    which holds ``cap`` bytes): the argument values at offset 0, then everything they point
-    at (record entries, boxes, list elements, string bytes). Pointers are written
-    as absolute addresses (``base + offset``). Returns the end of what it wrote.
+    which holds ``cap`` bytes): the argument values at offset 0, then everything
+    they point at (record entries, boxes, list elements, list<u8> values).
+    Pointers are written as absolute addresses (``base + offset``). A string's
+    value points at the buffer of the bytes object ``str.encode`` made for it
+    (CPython's layout, checked at import; otherwise the bytes are copied into
+    the arena), and ``k(bytes)`` is called with each such object so the caller
+    keeps it alive through the call. Returns the end of what it wrote.
     A value that does not fit raises ``Refused`` (the caller lets the codec word
     the error); an arena too small raises ``Full`` (the caller grows it and
     lowers again). Every value is written whole (every byte of every block), so
@@ -78,7 +82,7 @@ __all__ = ["MEMORY", "Full", "Generated", "Refused", "Unsupported", "generate"]
 
 # Every address of this process, as bytes: what the lifters read wasmtime's
 # memory through (a read at an address is a `struct` call, not a ctypes call).
-MEMORY = memoryview((ctypes.c_char * (1 << 62)).from_address(0)).cast("B")
+MEMORY = memoryview((ctypes.c_char * (1 << 62)).from_address(0) if ctypes.sizeof(ctypes.c_void_p) == 8 else b"").cast("B")
 
 _VAL = 32  # one C value
 _ENTRY = 48  # a record entry: name (size, data) + value
