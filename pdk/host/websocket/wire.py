@@ -46,6 +46,8 @@ class SendGate:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.loop_items = 0
+        self.direct = 0  # messages written from the sender's thread, whole ...
+        self.partial = 0  # ... or in part (the loop wrote the rest)
 
     def enter_loop_path(self) -> None:
         with self.lock:
@@ -114,9 +116,11 @@ class Wire:
             except OSError:  # full (BlockingIOError), or lost: the loop's path judges
                 return None
             if sent == len(payload):
+                self.gate.direct += 1
                 return True
             if sent <= 0:
                 return None
+            self.gate.partial += 1
             done: RestWritten = concurrent.futures.Future()
             self._rest, self._rest_done = payload[sent:], done
         try:
