@@ -55,6 +55,7 @@ from __future__ import annotations
 import ctypes
 import os
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import wasmtime
@@ -204,7 +205,7 @@ class BoundFastCall:
         self.fast = fast
         self._func = func  # keeps the function struct alive
         self._store = store  # keeps the store (and its context) alive
-        self._lower = fast.generated.lower
+        self._lower: Callable[..., tuple[Any, ...]] = fast.generated.lower
         self._lift = fast.generated.lift
         self._func_address = ctypes.c_void_p(_addressof(func._func))
         self._context = ctypes.c_void_p(ctypes.cast(store._context(), ctypes.c_void_p).value)
@@ -212,7 +213,7 @@ class BoundFastCall:
         self._result_address = _addressof(self._result)
         self._finalizer = weakref.finalize(self, _drop_result, self._result)
         self._token = 0
-        self._keep: list[bytes] = []
+        self._keep: tuple[Any, ...] = ()
         self._new_arena(fast.arena_min)
 
     def _new_arena(self, size: int) -> None:
@@ -233,19 +234,36 @@ class BoundFastCall:
         """Writes the C arguments for a call; returns the token for `invoke`. Raises
         the codec's `CodecError` when a value does not fit (the same message and path
         as `FuncCodec.encode_params`)."""
-        self._token += 1  # whatever an earlier token pointed at is overwritten now
-        if self._cap > _ARENA_KEEP:
-            self._new_arena(self.fast.arena_min)
+        self._token = token = self._token + 1  # what an earlier token pointed at is overwritten now
+        try:
+            # What the arguments point into stays alive until the next lower.
+            self._keep = self._lower(self._arena, self._base, self._cap, *plain)
+        except Full as full:
+            self._lower_grown(plain, int(full.args[0]))
+        except Exception as exc:
+            self.fast.refuse(plain, exc)
+        return token
+
+    def _lower_grown(self, plain: tuple[Any, ...], needed: int) -> None:
+        """Lowers into bigger arenas until the arguments fit; the next call goes back
+        to a small one (`_shrink_then_lower` stands in for the lowerer until then)."""
         while True:
+            self._new_arena(max(2 * self._cap, 2 * needed))
             try:
-                keep: list[bytes] = []
-                self._keep = keep  # what the arguments point at, alive until the next lower
-                self._lower(self._arena, self._base, self._cap, keep.append, *plain)
-                return self._token
+                self._keep = self.fast.generated.lower(self._arena, self._base, self._cap, *plain)
             except Full as full:
-                self._new_arena(max(2 * self._cap, 2 * int(full.args[0])))
+                needed = int(full.args[0])
+                continue
             except Exception as exc:
                 self.fast.refuse(plain, exc)
+            if self._cap > _ARENA_KEEP:
+                self._lower = self._shrink_then_lower
+            return
+
+    def _shrink_then_lower(self, _arena: Any, _base: int, _cap: int, *plain: Any) -> tuple[Any, ...]:
+        self._lower = lower = self.fast.generated.lower
+        self._new_arena(self.fast.arena_min)
+        return lower(self._arena, self._base, self._cap, *plain)
 
     def invoke(self, token: int) -> Any:
         """Calls the function with the arguments `lower` wrote and runs `post_return`;

@@ -5,7 +5,7 @@
 union). This module turns the codec's plans (``pdk/host/codec.py``) into the two
 converters of one function type, as Python source compiled once with ``exec``:
 
-``lower(a, base, cap, k, v0, v1, ...) -> end``
+``lower(a, base, cap, v0, v1, ...) -> keep``
     writes the plain arguments ``v0, v1, ...`` as C values into the writable
     byte memoryview ``a`` (an arena whose first byte is at address ``base`` and
     which holds ``cap`` bytes): the argument values at offset 0, then everything
@@ -13,8 +13,8 @@ converters of one function type, as Python source compiled once with ``exec``:
     Pointers are written as absolute addresses (``base + offset``). A string's
     value points at the buffer of the bytes object ``str.encode`` made for it
     (CPython's layout, checked at import; otherwise the bytes are copied into
-    the arena), and ``k(bytes)`` is called with each such object so the caller
-    keeps it alive through the call. Returns the end of what it wrote.
+    the arena); it returns those objects (a tuple), which the caller keeps
+    alive through the call.
     A value that does not fit raises ``Refused`` (the caller lets the codec word
     the error); an arena too small raises ``Full`` (the caller grows it and
     lowers again). Every value is written whole (every byte of every block), so
@@ -393,6 +393,10 @@ class _Gen:
         self.names = _Names()
         self.count = 0
         self.structs: dict[str, str] = {}
+        self.top: _Func | None = None  # the top-level lower
+        self.keep: list[str] = []  # its locals to return: bytes objects the arguments point into
+        self.uses_k = False  # whether anything else is kept through `k`
+        self.uses_budget = False  # whether the lift counts list elements or bytes
 
     def fresh(self, prefix: str) -> str:
         self.count += 1
@@ -445,6 +449,7 @@ class _Gen:
         if depth > _DEPTH_MAX and isinstance(plan, (_ListPlan, _TuplePlan, _RecordPlan, _VariantPlan, _OptionPlan, _ResultPlan)):
             helper = self.lower_helper(plan)
             outs = [self.fresh("w") for _ in range(_words(payload))]
+            self.uses_k = True
             fn.line(f"t, {', '.join(outs)} = {helper}({x}, a, base, cap, k, t)")
             return kind, payload, outs
         line = fn.line
@@ -471,8 +476,14 @@ class _Gen:
             line(f"if {x}.__class__ is not str and not isinstance({x}, str): raise _R")
             line(f"{b} = {x}.encode()")
             if STRINGS_IN_PLACE:
-                # The C value points at the bytes object's own buffer; `k` keeps it alive.
-                line(f"k({b})")
+                # The C value points at the bytes object's own buffer, which the
+                # caller keeps alive: in the tuple `lower` returns, or (on a branch,
+                # in a loop or a helper) through `k`.
+                if fn is self.top and fn.indent == 1:
+                    self.keep.append(b)
+                else:
+                    self.uses_k = True
+                    line(f"k({b})")
                 return kind, payload, [f"len({b})", f"_id({b}) + {_BYTES_DATA}"]
             n, p = self.fresh("n"), self.fresh("p")
             line(f"{n} = len({b}); {p} = t; t += ({n} + 7) & -8")
@@ -657,6 +668,7 @@ class _Gen:
         if isinstance(plan, _BytesPlan):
             r, v = self.fresh("r"), self.fresh("v")
             line(f"if {w[0]}:")
+            self.uses_budget = True
             line(f"    cb -= {w[0]}")  # before anything is read
             line(f"    if cb < 0: _over_bytes({w[0]})")
             line(f"    {v} = M[{w[1]}:{w[1]} + ({w[0]} << 5)]")
@@ -818,41 +830,37 @@ class _Gen:
         return outs
 
     def lift_list(self, fn: _Func, plan: _ListPlan, w: list[str], depth: int) -> str:
-        r, index, items = self.fresh("r"), self.fresh("i"), self.fresh("u")
+        r = self.fresh("r")
         line = fn.line
         line(f"{r} = []")
         line(f"if {w[0]}:")
         fn.indent += 1
+        self.uses_budget = True
         line(f"ci -= {w[0]}")  # before any element is read
         line(f"if ci < 0: _over_items({w[0]})")
+        # One struct read per element; its index is only worked out for an error.
+        q = self.fresh("q")
+        line(f"for {q} in range({w[1]}, {w[1]} + ({w[0]} << 5), 32):")
+        fn.indent += 1
+        line("try:")
+        fn.indent += 1
         if self.deep(plan.element, depth + 2):
-            helper = self.lift_helper(plan.element)
-            line(f"for {index}, q in enumerate(range({w[1]}, {w[1]} + ({w[0]} << 5), 32)):")
-            line("    try:")
-            line(f"        u, ci, cb, h = {helper}(q, ci, cb, h)")
-            line(f"        {r}.append(u)")
-            line("    except CodecError as error:")
-            line(f"        error.segments.insert(0, f'[{{{index}}}]'); raise")
+            line(f"u, ci, cb, h = {self.lift_helper(plan.element)}({q}, ci, cb, h)")
+            line(f"{r}.append(u)")
         else:
-            _kind, payload = _kind_and_payload(plan.element)
-            k = self.fresh("k")
-            ws = [self.fresh("w") for _ in range(_words(payload))]
-            each = self.struct(self.reader(plan.element), "iter_unpack")
-            line(f"for {index}, ({', '.join([k, *ws])},) in enumerate({each}(M[{w[1]}:{w[1]} + ({w[0]} << 5)])):")
-            fn.indent += 1
-            line("try:")
-            fn.indent += 1
+            k, ws = self.read_value(fn, plan.element, q)
             out = self.lift(fn, plan.element, k, ws, depth + 2)
             line(f"{r}.append({out})")
-            fn.indent -= 1
-            line("except CodecError as error:")
-            line(f"    error.segments.insert(0, f'[{{{index}}}]'); raise")
-            fn.indent -= 1
+        fn.indent -= 1
+        line("except CodecError as error:")
+        line(f"    error.segments.insert(0, f'[{{({q} - {w[1]}) >> 5}}]'); raise")
+        fn.indent -= 1
         fn.indent -= 1
         return r
 
     def lift_helper(self, plan: Plan) -> str:
         name = self.fresh("_F")
+        self.uses_budget = True  # the helper takes and returns the counters
         fn = _Func(f"def {name}(p, ci, cb, h):")
         self.funcs.append(fn)
         k, w = self.read_value(fn, plan, "p")
@@ -873,7 +881,7 @@ class _Gen:
 class Generated:
     """The converters of one function type."""
 
-    lower: Callable[..., int]  # lower(a, base, cap, *plain) -> end
+    lower: Callable[..., tuple[Any, ...]]  # lower(a, base, cap, *plain) -> what to keep alive through the call
     lift: Callable[[int], tuple[Any, int]] | None  # lift(address) -> (plain, bytes held); None: no result
     static_size: int  # bytes the arguments take before anything variable-sized
     source: str  # the generated source (for tests and debugging)
@@ -885,8 +893,9 @@ def generate(params: list[Plan], result: Plan | None) -> Generated:
     they cannot handle."""
     gen = _Gen()
     args = [f"v{i}" for i in range(len(params))]
-    fn = _Func(f"def lower({', '.join(['a', 'base', 'cap', 'k', *args])}):")
+    fn = _Func(f"def lower({', '.join(['a', 'base', 'cap', *args])}):")
     gen.funcs.append(fn)
+    gen.top = fn
     slot = fn.placeholder()
     scope = _Scope("")
     block = scope.alloc(len(params) * _VAL)
@@ -894,8 +903,9 @@ def generate(params: list[Plan], result: Plan | None) -> Generated:
         k, codes, exprs = gen.lower(fn, scope, plan, arg, 0)
         scope.write(block + i * _VAL, "B7x" + codes, [str(k), *exprs])
     gen.flush(fn, scope)
-    fn.lines[slot[0]] = f"    t = {scope.size}"
-    fn.line("return t")
+    fn.lines[slot[0]] = f"    t = {scope.size}" + ("; kept = []; k = kept.append" if gen.uses_k else "")
+    kept = [*gen.keep, "kept"] if gen.uses_k else gen.keep
+    fn.line(f"return ({', '.join(kept)}{',' if kept else ''})")
     lift_name = None
     if result is not None:
         lift_name = "lift"
@@ -903,10 +913,15 @@ def generate(params: list[Plan], result: Plan | None) -> Generated:
         gen.funcs.append(lf)
         # The result's budget (list elements, list<u8> bytes) and the bytes of
         # strings read: what the caller learns of the C memory the result holds.
-        lf.line("ci = _ITEMS_MAX; cb = _BYTES_MAX; h = 0")
+        budget = lf.placeholder()
         kind, words = gen.read_value(lf, result, "p")
         out = gen.lift(lf, result, kind, words, 0)
-        lf.line(f"return {out}, h + ((_ITEMS_MAX - ci) + (_BYTES_MAX - cb)) * 32")
+        if gen.uses_budget:
+            lf.lines[budget[0]] = "    ci = _ITEMS_MAX; cb = _BYTES_MAX; h = 0"
+            lf.line(f"return {out}, h + ((_ITEMS_MAX - ci) + (_BYTES_MAX - cb)) * 32")
+        else:
+            lf.lines[budget[0]] = "    h = 0"
+            lf.line(f"return {out}, h")
     namespace = gen.build()
     return Generated(
         lower=namespace["lower"],
