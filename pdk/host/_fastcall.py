@@ -20,22 +20,25 @@ cannot handle (resources, future, stream, error-context) falls back to the plain
 path, which ``YOI_PDK_CODEC=plain`` selects for every call.
 
 Memory. The C API only *reads* the arguments of a call, so each bound function
-keeps one Python-owned arena (a bytearray that cannot be resized while its
-address is in use) and lowers every call's arguments into it: values, record
-entries, boxes, list elements and string bytes side by side, pointers written
-as absolute addresses. Nothing is allocated in wasmtime for arguments, and a
-value refused half way leaves nothing behind. An arena too small for a call is
-replaced by a bigger one (and a big one by the default size on the next call).
-Names that come from the type (record fields, cases, flags) live in static
-buffers owned by the generated converters. The result is written by wasmtime
-into a slot owned by the bound function and read from there. The slot is never
-left holding a deleted value: ``wasmtime_component_func_call`` drops whatever
-the slot holds before it writes the new result, so a result of a type without
-lists is left in place and freed by the next call (or when the bound function
-is collected), and one that may hold lists is deleted after it is read
-(``wasmtime_component_val_delete``) and the slot reset to ``bool false``.
-Strings sent are always valid UTF-8 (Python encodes them) and chars valid
-scalar values, which the C API relies on.
+keeps one Python-owned arena (a ctypes buffer, which never moves) and lowers
+every call's arguments into it: values, record entries, boxes and list elements
+side by side, pointers written as absolute addresses; a string's value points
+at the bytes object ``str.encode`` made for it, kept alive by the bound function
+until the next ``lower``. Nothing is allocated in wasmtime for arguments, and a
+value refused half way leaves nothing behind (its token is never valid). An
+arena too small for a call is replaced by a bigger one (and a big one by the
+default size on the next call). Names that come from the type (record fields,
+cases, flags) live in static buffers owned by the generated converters. The
+result is written by wasmtime into a slot owned by the bound function and read
+from there. ``wasmtime_component_func_call`` drops whatever the slot holds
+before it writes the new result (a slot reused after
+``wasmtime_component_val_delete`` would be freed twice), so a result is left
+in its slot and freed by the next call, or when the bound function is
+collected; one holding more than ``_HELD_MAX`` bytes of C memory (list
+elements, strings), or one that could not be read, is deleted at once and the
+slot reset to ``bool false``. Strings sent are always valid UTF-8 (Python
+encodes them) and chars valid scalar values, which the C API relies on (it
+aborts the process on invalid UTF-8).
 
 Errors. Lowering checks what the codec checks (types, integer ranges, UTF-8,
 names); on any failure the codec itself re-encodes the arguments to produce its

@@ -23,8 +23,9 @@ converters of one function type, as Python source compiled once with ``exec``:
 ``lift(p) -> (plain, held)``
     reads the C value at address ``p`` (a result wasmtime wrote) and everything
     it points at into plain values (and counts the bytes of C memory they held:
-    32 per list element, the bytes of strings), through one ``memoryview`` over the address
-    space (``MEMORY``): ``struct`` reads at absolute addresses, no ctypes call.
+    32 per list element, the bytes of strings), through one ``memoryview`` over
+    the address space (``MEMORY``): ``struct`` reads at absolute addresses, no
+    ctypes call.
     A value of the wrong kind, an unknown name, invalid UTF-8, a char out of
     range or a missing payload raises ``CodecError`` with the codec's path
     (``$.commands[0].kind``); list elements and list<u8> bytes are counted
