@@ -114,12 +114,25 @@ class CompiledComponentCache:
         return None
 
     def compile_and_store(self, engine: wasmtime.Engine, data: bytes, component_sha256: str) -> Component:
-        """Compile (a miss) and write the artifact when the cache is on."""
+        """Compile (a miss) and write the artifact when the cache is on.
+
+        Once written, the artifact is what is returned (deserialized, ~1 ms): the
+        compile's own code lives in anonymous memory, all of it resident and private
+        to this process, while the mmapped artifact's code and memory image are clean
+        file pages, resident only where touched and shared with every other process
+        that maps it. Later loads of the same component in this process share it."""
         self.stats.misses += 1
         component = Component(engine, data)
         if self.directory is not None:
             artifact, sidecar = self._paths(component_sha256)
-            self._store(component, artifact, sidecar)
+            if self._store(component, artifact, sidecar):
+                try:
+                    mapped = Component.deserialize_file(engine, str(artifact))
+                except wasmtime.WasmtimeError:
+                    return component
+                mapped._yoi_engine = engine  # type: ignore[attr-defined]  # see try_load
+                self._loaded[(component_sha256, id(engine))] = mapped
+                return mapped
         return component
 
     def store(self, component: Component, component_sha256: str) -> None:
@@ -165,7 +178,8 @@ class CompiledComponentCache:
             except OSError:
                 pass
 
-    def _store(self, component: Component, artifact: Path, sidecar: Path) -> None:
+    def _store(self, component: Component, artifact: Path, sidecar: Path) -> bool:
+        """Write the artifact and its sidecar; False when the directory refused."""
         try:
             artifact.parent.mkdir(parents=True, exist_ok=True)
             data = bytes(component.serialize())
@@ -176,7 +190,8 @@ class CompiledComponentCache:
             self._write_sidecar(artifact, sidecar, hashlib.sha256(data).hexdigest())
         except OSError:
             # A read-only or full cache directory only costs speed, never correctness.
-            pass
+            return False
+        return True
 
     def _write_sidecar(self, artifact: Path, sidecar: Path, digest: str) -> None:
         st = artifact.stat()

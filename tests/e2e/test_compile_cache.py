@@ -111,3 +111,24 @@ def test_a_damaged_entry_is_discarded_and_rebuilt(cache_copy: Path, text_tools_d
     again, _ = load_and_call(cache_copy, text_tools_dir)
     assert (again.cache.stats.hits, again.cache.stats.misses, again.cache.stats.discarded) == (1, 0, 0)
 
+
+
+def mapped_files() -> set[str]:
+    with open("/proc/self/maps") as f:
+        return {line.split(None, 5)[5].strip() for line in f if len(line.split(None, 5)) == 6}
+
+
+def test_code_compiled_on_a_miss_runs_from_the_written_artifact(text_tools_dir: Path, tmp_path: Path) -> None:
+    # The compile's own code is anonymous memory, all of it resident and private; the
+    # artifact, once written, is mapped instead (clean file pages, shared), and every
+    # plugin of that component in the host runs the same mapped code.
+    cache_dir = tmp_path / "cache"
+    with Host(cache_dir=cache_dir, compile="fast") as host:
+        first = host.load(text_tools_dir, dev_grants=True)
+        (artifact,) = artifacts(cache_dir)
+        assert str(artifact) in mapped_files()
+        assert first.call_tool("text_stats", STATS_INPUT).content == STATS_CONTENT
+        second = host.load(text_tools_dir, dev_grants=True)
+        assert second.instance._component is first.instance._component
+        assert second.call_tool("text_stats", STATS_INPUT).content == STATS_CONTENT
+        assert (host.cache.stats.hits, host.cache.stats.misses, host.cache.stats.discarded) == (0, 1, 0)
