@@ -24,6 +24,8 @@ def bound_text(text: str, max_bytes: int, marker: str = ELLIPSIS) -> str:
     which cannot be encoded, become U+FFFD first, so the result is always valid UTF-8."""
     if max_bytes < 0:
         raise ValueError("max_bytes must be >= 0")
+    if len(text) <= max_bytes and str.isascii(text):  # one byte per character: nothing to cut or replace
+        return text
     try:
         encoded = text.encode("utf-8")
     except UnicodeEncodeError:

@@ -387,6 +387,9 @@ _SCALARS: dict[Kind, Converter] = {
 }
 
 
+_EXACT: dict[Converter, type] = {_fast_string: str, _fast_integer: int, _fast_boolean: bool}
+
+
 def _safe_build(hint: object) -> Converter:
     try:
         return _build(hint)
@@ -496,19 +499,25 @@ def _members_converter(members: tuple[Member, ...], *, defaults: bool) -> Callab
     """Decode the properties of one JSON object (present ones, plus the defaults of
     missing ones if `defaults`), or `_INVALID`."""
     known = frozenset(m.name for m in members)
-    plan = tuple((m.name, _safe_build(m.hint), m.required, defaults and m.has_default, m.default) for m in members)
+    plan = []
+    for m in members:
+        member = _safe_build(m.hint)
+        # A value of this exact type is taken as it is, without calling the converter.
+        exact = _EXACT.get(member, _Invalid)
+        plan.append((m.name, member, exact, m.required, defaults and m.has_default, m.default))
 
     def convert(value: dict[Any, object]) -> object:
-        for key in value:
-            if key not in known:
-                return _INVALID
+        if not known.issuperset(value):
+            return _INVALID
         out: dict[str, object] = {}
-        for name, member, required, has_default, default in plan:
-            if name in value:
-                decoded = member(value[name])
-                if decoded is _INVALID:
-                    return _INVALID
-                out[name] = decoded
+        for name, member, exact, required, has_default, default in plan:
+            item = value.get(name, _INVALID)
+            if item is not _INVALID:
+                if type(item) is not exact:
+                    item = member(item)
+                    if item is _INVALID:
+                        return _INVALID
+                out[name] = item
             elif has_default:
                 out[name] = default
             elif required:

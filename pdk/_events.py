@@ -9,12 +9,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal, TypeVar, Union
+from typing import Any, Literal, Union
 
-from ._wire import dumps
+from ._wire import dumps, frozen as _frozen
 from .limits import COMMAND_PAYLOAD_MAX_BYTES
-
-_T = TypeVar("_T")
 
 PayloadKind = Literal["text", "binary", "json", "closed", "failure", "empty"]
 LogLevel = Literal["debug", "info", "warn", "error"]
@@ -147,16 +145,6 @@ class StatusUpdate:
     id: str = field(default_factory=new_id)
 
 
-def _frozen(cls: type[_T], fields: dict[str, Any]) -> _T:
-    """`cls(**fields)` for a frozen dataclass without `__post_init__`, given every field:
-    one dict update instead of the generated `__init__`'s `object.__setattr__` per field
-    (each event and command is built this way; tests/unit/test_fast_paths.py checks the
-    results equal the constructor's)."""
-    made = object.__new__(cls)
-    made.__dict__.update(fields)
-    return made
-
-
 def wire_event(
     id: str,
     ingress: str,
@@ -168,7 +156,7 @@ def wire_event(
     attempt: int,
     correlation_id: str | None,
 ) -> Event:
-    """`Event(...)` with every field given, for the export glue (see `_frozen`)."""
+    """`Event(...)` with every field given, for the export glue (see `pdk._wire.frozen`)."""
     return _frozen(Event, {
         "id": id, "ingress": ingress, "source": source, "kind": kind, "payload_kind": payload_kind, "payload": payload,
         "created_at_ms": created_at_ms, "attempt": attempt, "correlation_id": correlation_id,

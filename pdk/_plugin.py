@@ -19,7 +19,22 @@ from .errors import ErrorCode, PluginError, ToolError
 from .limits import COMMAND_PAYLOAD_MAX_BYTES, COMMANDS_PER_OUTPUT_MAX, SERVICE_OUTPUT_MAX_BYTES
 
 F = TypeVar("F", bound=Callable[..., Any])
-_JSON = json.JSONDecoder()
+_SCAN: Callable[[str, int], tuple[Any, int]] = getattr(json.JSONDecoder(), "scan_once")
+
+
+def _json_input(text: str) -> Any:
+    """`json.loads(text)`. A text that is one JSON object with nothing around it (what a
+    host sends) is scanned directly, without `loads`' layers and whitespace matches;
+    anything else, or any error, goes through `json.loads`, which words the error."""
+    if type(text) is str and text[:1] == "{" and text[-1:] == "}":
+        try:
+            value, end = _SCAN(text, 0)
+        except (StopIteration, ValueError):
+            pass
+        else:
+            if end == len(text):
+                return value
+    return json.loads(text)
 
 
 
@@ -292,8 +307,7 @@ class Plugin:
                 code=ErrorCode.UNSUPPORTED,
             )
         try:
-            # The module's decoder directly (what `json.loads` calls), save for its BOM check.
-            data = _JSON.decode(input_json) if type(input_json) is str and not input_json.startswith("\ufeff") else json.loads(input_json)
+            data = _json_input(input_json)
         except ValueError as exc:
             raise ToolError(f"input is not valid JSON: {exc}", code=ErrorCode.INVALID_INPUT) from None
         try:

@@ -9,7 +9,7 @@ import json
 import json.encoder
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ._bounds import bound_text, encodable
 from .errors import ErrorCode, PluginError
@@ -20,6 +20,19 @@ from .limits import (
     TOOL_SUMMARY_MAX_BYTES,
     TRACEBACK_MAX_FRAMES,
 )
+
+
+_T = TypeVar("_T")
+
+
+def frozen(cls: type[_T], fields: dict[str, Any]) -> _T:
+    """`cls(**fields)` for a frozen dataclass without `__post_init__`, given every field:
+    one dict update instead of the generated `__init__`'s `object.__setattr__` per field
+    (each event, command and tool output is built this way; tests/unit/test_fast_paths.py
+    checks the results equal the constructor's)."""
+    made = object.__new__(cls)
+    made.__dict__.update(fields)
+    return made
 
 
 @dataclass(frozen=True)
@@ -172,4 +185,4 @@ def tool_output_json(summary: str, content_json: str | None) -> WireToolOutput:
             code=ErrorCode.INVALID_OUTPUT,
             details={"size": size, "limit": TOOL_CONTENT_MAX_BYTES},
         )
-    return WireToolOutput(summary=bound_text(summary, TOOL_SUMMARY_MAX_BYTES), content_json=content_json)
+    return frozen(WireToolOutput, {"summary": bound_text(summary, TOOL_SUMMARY_MAX_BYTES), "content_json": content_json})

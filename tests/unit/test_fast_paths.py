@@ -27,7 +27,7 @@ from pdk._decode import _INVALID, DecodeError, _decode, _Errors, _value_converte
 from pdk._encode import EncodeError, _encode, to_json_value
 from pdk._events import Emit, Event, HttpRequest, LogCommand, StatusUpdate, emit, http_request, log, new_id, status_update, wire_event
 from pdk._schema import SchemaError
-from pdk._wire import dumps
+from pdk._wire import WireToolOutput, dumps, tool_output_json
 
 
 class Color(enum.Enum):
@@ -349,7 +349,8 @@ def test_events_and_commands_built_without_their_init_equal_the_constructed_ones
     assert http_request("get", "http://x", headers={"a": "b"}, json_body={"k": 1}, id="i") == HttpRequest(
         "GET", "http://x", (("a", "b"), ("content-type", "application/json")), b'{"k":1}', "i"
     )
-    for cls in (Event, Emit, LogCommand, StatusUpdate, HttpRequest):
+    assert tool_output_json(" s ", "[1]") == WireToolOutput("s", "[1]")
+    for cls in (Event, Emit, LogCommand, StatusUpdate, HttpRequest, WireToolOutput):
         assert not hasattr(cls, "__post_init__"), cls  # what skipping the constructor relies on
 
 
@@ -405,7 +406,7 @@ def test_dumps_fails_like_json_dumps_and_is_clean_afterwards() -> None:
     assert dumps({"again": [loop[:0]]}) == '{"again":[[]]}'
 
 
-@pytest.mark.parametrize("text", ["\ufeff{}", "{", "[1,]", '{"a": 1} x', ""])
+@pytest.mark.parametrize("text", ["\ufeff{}", "{", "[1,]", '{"a": 1} x', "", "{} {}", '{"a": {}', "{\n}}", '{"a": NaN, "b": [1e999]}x}'])
 def test_bad_tool_input_reads_as_json_loads_words_it(text: str) -> None:
     plugin = Plugin()
 
@@ -465,3 +466,18 @@ def test_the_bridge_sends_the_data_run_event_encoded_and_encodes_it_itself_when_
         assert bridge.events_handle(event) == expected
     finally:
         _host.install(previous)
+
+
+@pytest.mark.parametrize("text", ["{}", ' {"text": "a"}', '{"text": "a b", "top": 2}', '{"text": "\\u00e9", "top": 1}  ', '{"text": "x", "top": 1e0}'])
+def test_tool_input_decodes_as_json_loads_decodes_it(text: str) -> None:
+    plugin = Plugin()
+    seen: list[Any] = []
+
+    @plugin.tool
+    def echo(text: str = "", top: Any = None) -> None:
+        """Keep the arguments."""
+        seen.append({"text": text, "top": top})
+
+    plugin.run_tool("echo", text)
+    expected = {"text": "", "top": None, **json.loads(text)}
+    assert same(seen[0], expected)
