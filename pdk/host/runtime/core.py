@@ -49,7 +49,9 @@ StateArg = str | os.PathLike[str] | StateStore | None
 class RuntimeCondition(threading.Condition):
     """The runtime lock's condition, with `wake()`: `notify_all()` when some thread
     waits (the dispatcher for work, `wait_idle`, a status refresh), else nothing.
-    Every event ends with a wake-up that usually nobody waits for."""
+    The hot paths wake only for a change a waiter can be waiting for: the dispatcher
+    when it waits for work (`_dispatcher_waits`), the others when the queue emptied
+    (`wait_idle`: a runtime holding events is not idle)."""
 
     _waiters: deque[Any]  # threading.Condition's own list of waiting threads
 
@@ -133,6 +135,7 @@ class RuntimeCore:
         self._durations: deque[float] = deque(maxlen=32)
 
         self._thread: threading.Thread | None = None
+        self._dispatcher_waits = False  # the dispatcher waits on `_cv` for work (dispatcher.py)
         self._stop_requested = False
         self._drain_deadline = 0.0
         self._busy: str | None = None  # control work of the dispatcher (start, restart, status, stop)

@@ -186,7 +186,11 @@ class Dispatcher(Supervisor):
                     timeout = min(timeout, max(0.0, ready_at - now))
                 if self._stop_requested:
                     timeout = min(timeout, max(0.0, self._drain_deadline - now))
-                self._cv.wait(timeout)
+                self._dispatcher_waits = True
+                try:
+                    self._cv.wait(timeout)
+                finally:
+                    self._dispatcher_waits = False
 
     def _dispatch(self, event: QueuedEvent) -> bool:
         started = time.perf_counter()

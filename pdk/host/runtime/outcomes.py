@@ -89,7 +89,8 @@ class OutcomeLedger(RuntimeCore):
             else:
                 self._outcomes.append(handled)
             self._status_dirty = True
-            self._cv.wake()
+            if not self._queue.held():
+                self._cv.wake()  # it may be idle now (while events are held, no waiter's wait can end)
         if record is not None:
             self._notify([record], callbacks)
 
@@ -162,7 +163,8 @@ class OutcomeLedger(RuntimeCore):
         finally:
             with self._lock:
                 self._notifying -= len(records)
-                self._cv.wake()
+                if not self._queue.held():
+                    self._cv.wake()  # `wait_idle` waits for the callbacks, and for an empty queue
 
     def _drain_locked(self, reason: str, error: dict[str, Any] | None) -> list[dict[str, Any]]:
         """Dead-letter everything the queue holds (and a stray in-flight event)."""

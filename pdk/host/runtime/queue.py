@@ -34,7 +34,7 @@ class EventQueue:
         self._fresh: deque[QueuedEvent] = deque()
         self._delayed: list[tuple[float, int, QueuedEvent]] = []  # a heap by (not_before, seq)
         self.in_flight: QueuedEvent | None = None
-        self._held: Counter[str] = Counter()  # per ingress: waiting + in flight
+        self._held: dict[str, int] = {}  # per ingress: waiting + in flight (no zero entries)
         self._pending: Counter[tuple[str, str]] = Counter()  # per (ingress, kind): waiting only
         self._reserved: Counter[str] = Counter()  # per ingress: slots kept for events being stored
         self._reserved_total = 0
@@ -51,7 +51,7 @@ class EventQueue:
         return self.depth() + (1 if self.in_flight is not None else 0)
 
     def held_by(self, ingress: str) -> int:
-        return self._held[ingress]
+        return self._held.get(ingress, 0)
 
     def reserved(self) -> int:
         """Slots reserved for events that are being written to the state store."""
@@ -105,7 +105,8 @@ class EventQueue:
         self._seq += 1
         event.seq = self._seq
         self._fresh.append(event)
-        self._held[event.ingress] += 1
+        held = self._held
+        held[event.ingress] = held.get(event.ingress, 0) + 1
         self._pending[(event.ingress, event.kind)] += 1
 
     def next_ready_at(self) -> float | None:
@@ -132,7 +133,8 @@ class EventQueue:
 
     def finish(self, event: QueuedEvent) -> None:
         """The in-flight event ended (handled or dead-lettered): free its slot."""
-        self._expect_in_flight(event)
+        if self.in_flight is not event:
+            self._expect_in_flight(event)
         self.in_flight = None
         self._release(event)
 
@@ -155,9 +157,12 @@ class EventQueue:
         return events
 
     def _release(self, event: QueuedEvent) -> None:
-        self._held[event.ingress] -= 1
-        if self._held[event.ingress] <= 0:
-            del self._held[event.ingress]
+        held = self._held
+        left = held.get(event.ingress, 0) - 1
+        if left > 0:
+            held[event.ingress] = left
+        else:
+            held.pop(event.ingress, None)
 
     def _expect_in_flight(self, event: QueuedEvent) -> None:
         if self.in_flight is not event:

@@ -121,7 +121,8 @@ class ServiceRuntime(Dispatcher):
                 self.store.accept(event)
                 self._queue.put(event)
                 self._counters.accepted += 1
-                self._cv.wake()  # the dispatcher, when it waits for work
+                if self._dispatcher_waits:
+                    self._cv.notify_all()  # (no one else waits for an event to arrive)
                 return Accepted(event.id)
             self._queue.reserve(ingress)
         try:
