@@ -59,7 +59,7 @@ def tree_version(tree: Path) -> str:
     config = yaml.safe_load((tree / "tool" / "copier.yml").read_text(encoding="utf-8"))
     spec = config.get("template_version") if isinstance(config, dict) else None
     version = spec.get("default") if isinstance(spec, dict) else None
-    if not isinstance(version, str) or not _VERSION.match(version):
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
         raise TemplateRepoError(f"{tree}: template_version is missing or not X.Y.Z")
     return version
 
@@ -72,7 +72,7 @@ def versions(templates: Path) -> list[TemplateVersion]:
         for child in frozen.iterdir():
             if not child.is_dir():
                 continue
-            if not _VERSION.match(child.name) or tree_version(child) != child.name:
+            if not _VERSION.fullmatch(child.name) or tree_version(child) != child.name:
                 raise TemplateRepoError(f"{child}: a frozen template tree must be named after its template_version")
             found.append(TemplateVersion(child.name, child))
     current = TemplateVersion(tree_version(templates), templates)

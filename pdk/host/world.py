@@ -36,7 +36,7 @@ ALLOWED_WASI = re.compile(
     r"|random/(random|insecure|insecure-seed)|sockets/(network|instance-network|tcp|tcp-create-socket|udp|udp-create-socket|ip-name-lookup))"
     r"@0\.2\.\d+$"
 )
-_IFACE_RE = re.compile(r"^(?P<pkg>[a-z][a-z0-9-]*:[a-z][a-z0-9-]*)/(?P<name>[a-z][a-z0-9-]*)@(?P<version>[0-9][^ ]*)$")
+_IFACE_RE = re.compile(r"^(?P<pkg>[a-z][a-z0-9-]*:[a-z][a-z0-9-]*)/(?P<name>[a-z][a-z0-9-]*)@(?P<version>[0-9][0-9A-Za-z.+-]*)$")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class ComponentShape:
     def exported_interfaces(self) -> set[str]:
         found = set()
         for name in self.exports:
-            m = _IFACE_RE.match(name)
+            m = _IFACE_RE.fullmatch(name)
             if m and m["pkg"] == PLUGIN_PACKAGE and m["version"] == CONTRACT_VERSION:
                 found.add(m["name"])
         return found
@@ -108,13 +108,13 @@ def check_world(shape: ComponentShape, world: str) -> list[Problem]:
         if missing:
             problems.append(Problem("component.exports", f"{qualified} lacks functions: {', '.join(sorted(missing))}"))
     for name in sorted(shape.exports):
-        m = _IFACE_RE.match(name)
+        m = _IFACE_RE.fullmatch(name)
         if not m or m["pkg"] != PLUGIN_PACKAGE or m["version"] != CONTRACT_VERSION or m["name"] not in wanted:
             problems.append(Problem("component.exports", f"unexpected export {name!r} for world {world!r}"))
     for name in shape.imports:
         if ALLOWED_WASI.match(name):
             continue
-        m = _IFACE_RE.match(name)
+        m = _IFACE_RE.fullmatch(name)
         if m and m["pkg"] == HOST_PACKAGE and m["version"] == CONTRACT_VERSION and m["name"] in HOST_INTERFACES:
             continue
         if m and m["pkg"] == PLUGIN_PACKAGE and m["version"] == CONTRACT_VERSION and m["name"] == "types":

@@ -299,7 +299,7 @@ def normalize_host(host: str) -> str:
     except UnicodeError:
         raise UrlError("host is not a valid domain name") from None
     encoded = encoded.lower()
-    if not _DNS_NAME_RE.match(encoded) or len(encoded) > HOST_MAX_LEN:
+    if not _DNS_NAME_RE.fullmatch(encoded) or len(encoded) > HOST_MAX_LEN:
         raise UrlError("host is not a valid domain name")
     return encoded
 
@@ -353,7 +353,7 @@ def path_within(path: str, prefix: str) -> bool:
 def _decode_path(raw: str) -> str:
     def decode(match: re.Match[str]) -> str:
         hexpair = match.group(1)
-        if hexpair is None or not _HEX2_RE.match(hexpair):
+        if hexpair is None or not _HEX2_RE.fullmatch(hexpair):
             raise UrlError("path has a malformed percent-escape")
         byte = int(hexpair, 16)
         return chr(byte) if byte in _DECODED_BYTES else "%" + hexpair.upper()

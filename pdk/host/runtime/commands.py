@@ -174,7 +174,7 @@ class CommandChecker:
         if kind == "emit":
             topic = value.get("topic")
             if type(topic) is not str or topic not in self._topics:
-                if not isinstance(topic, str) or not _TOPIC_RE.match(topic):
+                if not isinstance(topic, str) or not _TOPIC_RE.fullmatch(topic):
                     return "emit topic must be 1-128 of [A-Za-z0-9_.:/-], starting with a letter or digit"
                 if len(self._topics) < TOPICS_REMEMBERED:
                     self._topics.add(topic)
@@ -194,7 +194,7 @@ class CommandChecker:
             return _json_problem("status_update data_json", value.get("data_json"), optional=True)
         if kind == "websocket_send":
             connection = value.get("connection")
-            if not isinstance(connection, str) or not _CONNECTION_RE.match(connection):
+            if not isinstance(connection, str) or not _CONNECTION_RE.fullmatch(connection):
                 return "websocket_send connection must be a connection name"
             message = value.get("message")
             if not isinstance(message, Case) or message.tag not in ("text", "binary"):

@@ -360,7 +360,7 @@ class HttpIngressServer:
             if kind is None:
                 raise HttpError(422, "unknown_kind", f"{KIND_HEADER} names a kind that ingress {route.ingress!r} does not declare (declared: {', '.join(route.kinds)})")
             correlation_id = next((v for v in (head.get(h) for h in CORRELATION_HEADERS) if v), None)
-            if correlation_id is not None and not _CORRELATION_RE.match(correlation_id):
+            if correlation_id is not None and not _CORRELATION_RE.fullmatch(correlation_id):
                 raise HttpError(400, "bad_request", "X-Correlation-Id / X-Request-Id must be 1-128 of [A-Za-z0-9._:@/+=-]")
             payload = payload_from(head.get("content-type"), body)
         except HttpError as err:

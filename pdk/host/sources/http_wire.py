@@ -80,7 +80,7 @@ def head_of(request: h11.Request, raw: bytes) -> RequestHead:
     if not (target.startswith("/") or target.startswith(("http://", "https://")) or target == "*"):
         raise HttpError(400, "bad_request", "malformed request target")
     host = head.get("host")
-    if host is not None and not _HOST_RE.match(host):
+    if host is not None and not _HOST_RE.fullmatch(host):
         raise HttpError(400, "bad_request", "malformed Host header")
     return head
 
