@@ -38,7 +38,7 @@ from .commands import CommandContext, CommandResult, judge
 from .guest import WasmGuest
 from .lifecycle import now_ms
 from .model import QueuedEvent
-from .options import ASYNC_COMMANDS_REMEMBERED, IDLE_POLL_S, STATUS_REFRESH_INTERVAL_S
+from .options import ASYNC_COMMANDS_REMEMBERED, IDLE_POLL_S, IDLE_STATUS_SETTLE_S, STATUS_REFRESH_INTERVAL_S
 from .records import bounded_message, fault_error, guest_error, invalid_output_error, json_view, tool_fault_error
 from .supervisor import Supervisor
 
@@ -80,6 +80,7 @@ class DispatcherThread(threading.Thread):
 
 class Dispatcher(Supervisor):
     _in_call: tuple[QueuedEvent, float] | None = None  # the event whose `handle` runs, and since when
+    _idle_since: float | None = None  # when the queue was last found empty after an event (monotonic)
 
     def _run(self, started: threading.Event) -> None:
         if isinstance(self.guest, WasmGuest):
@@ -176,11 +177,19 @@ class Dispatcher(Supervisor):
                     return "refresh", None
                 event = self._queue.take(now)
                 if event is not None:
+                    self._idle_since = None
                     return "event", event
-                if lifecycle and self._status_dirty:
-                    self._busy = "status"
-                    return "refresh", None
                 timeout = IDLE_POLL_S
+                if lifecycle and self._status_dirty:
+                    # Read once the queue has stayed empty a moment, not between two
+                    # events of a conversation (an echo would pay a second guest call each).
+                    if self._idle_since is None:
+                        self._idle_since = now
+                    settle = self._idle_since + IDLE_STATUS_SETTLE_S - now
+                    if settle <= 0:
+                        self._busy = "status"
+                        return "refresh", None
+                    timeout = settle
                 ready_at = self._queue.next_ready_at()
                 if ready_at is not None:
                     timeout = min(timeout, max(0.0, ready_at - now))

@@ -32,8 +32,10 @@ RESTART_HISTORY_RING = 16
 # executor (any `source`); older ids fall out and their results are checked normally.
 ASYNC_COMMANDS_REMEMBERED = 1024
 # Under continuous load the guest's `status` export is still read between two
-# dispatches at most this often; when the queue goes idle it is read at once.
+# dispatches at most this often; when the queue goes idle it is read once the queue
+# has stayed empty for IDLE_STATUS_SETTLE_S (so `wait_idle` returns a fresh status).
 STATUS_REFRESH_INTERVAL_S = 1.0
+IDLE_STATUS_SETTLE_S = 0.005
 # How often an idle dispatcher looks for an instance recycled by a tool call.
 IDLE_POLL_S = 0.25
 
