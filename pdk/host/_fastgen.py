@@ -551,11 +551,7 @@ class _Gen:
                 line(f"{'if' if index == 0 else 'elif'} isinstance({x}, {cls}):")
                 fn.indent += 1
                 line(f"{ok} = {index == 0}; {y} = {x}.value")
-                if spec.plan is None:
-                    line(f"if {y} is not None: raise _R")
-                    line(f"{o} = 0")
-                else:
-                    self.lower_boxed(fn, spec.plan, y, o, depth)
+                self.lower_payload(fn, spec.plan, y, o, depth)
                 fn.indent -= 1
             line("else: raise _R")
             return kind, payload, [ok, o]
@@ -572,14 +568,18 @@ class _Gen:
                 line(f"{'if' if i == 0 else 'elif'} {i_} == {i}:")
                 fn.indent += 1
                 line(f"{s} = {size}; {p} = {address}")
-                if spec.plan is None:
-                    line(f"if {y} is not None: raise _R")
-                    line(f"{o} = 0")
-                else:
-                    self.lower_boxed(fn, spec.plan, y, o, depth)
+                self.lower_payload(fn, spec.plan, y, o, depth)
                 fn.indent -= 1
             return kind, payload, [s, p, o]
         raise Unsupported(type(plan).__name__)
+
+    def lower_payload(self, fn: _Func, plan: Plan | None, x: str, out: str, depth: int) -> None:
+        """A case's payload: none (`x` must be None; a null box) or its own box."""
+        if plan is None:
+            fn.line(f"if {x} is not None: raise _R")
+            fn.line(f"{out} = 0")
+        else:
+            self.lower_boxed(fn, plan, x, out, depth)
 
     def lower_boxed(self, fn: _Func, plan: Plan, x: str, out: str, depth: int) -> None:
         """A payload in its own box, allocated (with its blocks) only on this branch;
