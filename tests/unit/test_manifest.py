@@ -107,6 +107,19 @@ def test_parse_manifest_text_accepts_bytes_and_reports_bad_toml() -> None:
         parse_manifest_text(b"\xff\xfe")
 
 
+def test_a_text_parsed_again_gives_the_same_model_and_a_refused_one_is_refused_again() -> None:
+    # Warm loads parse the same plugin.toml again; the model of a text is remembered.
+    first = parse_manifest_text(VALID, source="a/plugin.toml")
+    assert parse_manifest_text(VALID, source="a/plugin.toml") is first
+    changed = parse_manifest_text(VALID.replace('version = "0.1.0"', 'version = "0.2.0"'), source="a/plugin.toml")
+    assert (first.version, changed.version) == ("0.1.0", "0.2.0")
+    # The source names the file in messages, so it is part of what is remembered.
+    for source in ("a/plugin.toml", "b/plugin.toml", "a/plugin.toml"):
+        with pytest.raises(ManifestError) as info:
+            parse_manifest_text("id = 1", source=source)
+        assert str(info.value).startswith(f"{source}: ")
+
+
 # -- unknown fields ---------------------------------------------------------------------------
 
 
