@@ -130,9 +130,28 @@ _error_p = ctypes.POINTER(_ffi.wasmtime_error_t)  # what WasmtimeError._from_ptr
 # pointer object per call; `_raise_wasm_error` makes the pointer when there is one.
 _func_call = _proto("wasmtime_component_func_call", _vp, _vp, _vp, _vp, _sz, _vp, _sz)
 _post_return = _proto("wasmtime_component_func_post_return", _vp, _vp, _vp)
-_val_delete = _proto("wasmtime_component_val_delete", None, _vp)
-_set_epoch_deadline = _proto("wasmtime_context_set_epoch_deadline", None, _vp, ctypes.c_uint64)
-_set_fuel = _proto("wasmtime_context_set_fuel", _vp, _vp, ctypes.c_uint64)
+
+# The same library (the same handle) seen as a `PyDLL`: its calls keep the GIL.
+# Only for C calls that run no guest code and do not block (a store field written,
+# memory freed). A `CDLL` call gives up the GIL before and takes it back after, and
+# taking it back waits for whichever thread grabbed it meanwhile (a submitter, the
+# dispatcher of another plugin), up to the switch interval. The guest call and
+# `post_return` (which runs the guest's `cabi_post_return`) keep releasing it:
+# another plugin's wasm runs in parallel then, and the epoch ticker
+# (pdk/host/engine.py), a Python thread, needs the GIL to make a deadline fire.
+_HOLDING_GIL = ctypes.PyDLL(_ffi.dll._name, handle=_ffi.dll._handle)
+
+
+def _proto_holding_gil(name: str, restype: Any, *argtypes: Any) -> Any:
+    fn = _HOLDING_GIL[name]
+    fn.restype = restype
+    fn.argtypes = list(argtypes)
+    return fn
+
+
+_val_delete = _proto_holding_gil("wasmtime_component_val_delete", None, _vp)
+_set_epoch_deadline = _proto_holding_gil("wasmtime_context_set_epoch_deadline", None, _vp, ctypes.c_uint64)
+_set_fuel = _proto_holding_gil("wasmtime_context_set_fuel", _vp, _vp, ctypes.c_uint64)
 
 
 def _bare(name: str) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pdk.limits import GUEST_JSON_DEPTH_MAX
@@ -54,6 +55,9 @@ def _finite_float(text: str) -> float:
 
 # Built once: `json.loads` with keyword arguments builds a new decoder on every call.
 _DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
+# `_DECODER.decode` skips whitespace around the value by regex and goes through two
+# Python frames; a text that starts and ends with its value needs only the scanner.
+_SCAN: Callable[[str, int], tuple[Any, int]] = getattr(_DECODER, "scan_once")  # (not in the stubs)
 
 
 def loads_guest(text: str | bytes, *, max_bytes: int | None = None, max_depth: int = GUEST_JSON_DEPTH_MAX) -> Any:
@@ -66,6 +70,14 @@ def loads_guest(text: str | bytes, *, max_bytes: int | None = None, max_depth: i
     if max_bytes is not None and len(text) > max_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         raise GuestJsonError(f"JSON is larger than {max_bytes} bytes")
     check_depth(text, max_depth)
+    try:  # the decoder's C scanner on the whole text: what `decode` returns when it ends the text
+        value, end = _SCAN(text, 0)
+        if end == len(text):
+            return value
+    except GuestJsonError:
+        raise
+    except Exception:  # noqa: BLE001 - `decode` below words the refusal
+        pass
     try:
         if text.startswith("\ufeff"):  # what json.loads refuses before decoding
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
