@@ -113,6 +113,12 @@ class Connection:
         # task per pause).
         self._room = False
         self._room_waiter: asyncio.Future[None] | None = None
+        # Set (dispatcher thread) when a `room_available` call is on its way to the
+        # loop, cleared before each offer: one wake-up of the loop per pause, not one
+        # per event that ends before the reader ran (each is a write to the loop's
+        # self-pipe, and a chance for the loop thread to take the GIL from the
+        # dispatcher).
+        self.wake_pending = False
 
     # -- lifecycle (event loop thread) ------------------------------------------------------
 
@@ -299,6 +305,8 @@ class Connection:
             await asyncio.gather(*helpers, return_exceptions=True)
 
     async def _read(self, ws: ClientConnection) -> CloseResult:
+        stats, submit = self.stats, self._submit_fn
+        events, ingress, source = stats.events, self.spec.ingress, self.spec.name
         while True:
             try:
                 message = await ws.recv()
@@ -317,7 +325,15 @@ class Connection:
             if kind not in self.wanted:
                 ConnectionStats.bump(self.stats.filtered, kind)
                 continue
-            outcome = await self._submit(kind, payload, frame=True)
+            # The common case inline (no coroutine, no retry loop): the runtime takes it.
+            self._room = False
+            self.wake_pending = False
+            first = submit(ingress, kind, payload, source=source)
+            if getattr(first, "reason", None) is None:
+                events[kind] = events.get(kind, 0) + 1
+                stats.delivered_frames += 1
+                continue
+            outcome = await self._submit(kind, payload, frame=True, first=first)
             if outcome == "too_large":
                 # The plugin's queue takes smaller events than we read: say so with the
                 # right code rather than pretend the frame was handled.
@@ -424,6 +440,7 @@ class Connection:
 
     def room_available(self) -> None:
         """(event loop thread) An event of the plugin ended: a paused reader retries."""
+        self.wake_pending = False
         self._room = True
         waiter = self._room_waiter
         if waiter is not None and not waiter.done():
@@ -471,20 +488,25 @@ class Connection:
             self._room_waiter = None
         return self._room
 
-    async def _submit(self, kind: str, payload: Case, *, frame: bool) -> str:
+    async def _submit(self, kind: str, payload: Case, *, frame: bool, first: Any = None) -> str:
         """Offer one event until the runtime takes it. A full queue (or a runtime that
         is restarting) pauses this reader; it never drops the event. Returns
-        "accepted", "stopped" or the reason of a permanent refusal."""
+        "accepted", "stopped" or the reason of a permanent refusal. `first`: the
+        answer to an offer the caller already made (the reader's inline one)."""
         delay = self.options.retry_initial_s
         paused = False
         try:
             while True:
-                if self._stopping:
-                    if frame:
-                        self.stats.dropped_at_stop += 1
-                    return "stopped"
-                self._room = False  # before the offer: a slot freed after it still wakes us
-                result = self._submit_fn(self.spec.ingress, kind, payload, source=self.spec.name)
+                if first is not None:
+                    result, first = first, None
+                else:
+                    if self._stopping:
+                        if frame:
+                            self.stats.dropped_at_stop += 1
+                        return "stopped"
+                    self._room = False  # before the offer: a slot freed after it still wakes us
+                    self.wake_pending = False
+                    result = self._submit_fn(self.spec.ingress, kind, payload, source=self.spec.name)
                 # Accepted(event_id) | Refused(reason, message, retry_after_s)
                 reason: str | None = getattr(result, "reason", None)
                 if reason is None:

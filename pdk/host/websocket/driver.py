@@ -155,11 +155,12 @@ class WebSocketDriver:
             return
         room_left = getattr(self.rt, "room_left", None)
         for conn in self.connections.values():
-            if conn.stats.paused:
+            if conn.stats.paused and not conn.wake_pending:
                 if room_left is not None:
                     free, most = room_left(conn.spec.ingress)
                     if free * 2 < most:
                         continue
+                conn.wake_pending = True  # one wake-up per pause (Connection.wake_pending)
                 self._call_soon(loop, conn.room_available)
 
     def _on_change(self, stats: ConnectionStats) -> None:
