@@ -66,6 +66,7 @@ from wasmtime import _ffi as _ffi
 from wasmtime.component import Component, Func
 from wasmtime.component._enter import maybe_raise_last_exn
 
+from ._clayout import LAYOUT_OK, VAL
 from ._fastgen import Full, Generated, Unsupported, generate
 from .codec import CodecError, FuncCodec, ResultError
 
@@ -76,43 +77,10 @@ ENV_CODEC = "YOI_PDK_CODEC"  # "plain": every call through wasmtime-py's own con
 # --------------------------------------------------------------------------- C layout
 
 
-def _offset(struct_type: Any, field: str) -> int:
-    offset: int = getattr(struct_type, field).offset
-    return offset
-
-
-_V = _ffi.wasmtime_component_val_t
-_VAL = ctypes.sizeof(_V)  # one value: kind byte, padding, payload union
-_OF = _offset(_V, "of")
-_ENTRY = ctypes.sizeof(_ffi.wasmtime_component_valrecord_entry_t)  # record entry: name + value
-_ENTRY_VAL = _offset(_ffi.wasmtime_component_valrecord_entry_t, "val")
-_NAME = ctypes.sizeof(_ffi.wasm_name_t)  # (size, data)
-
-
-def _layout_ok() -> bool:
-    """The layout the converters are written for (wasmtime-py 50.0.1, 64-bit)."""
-    return (
-        _VAL == 32
-        and _OF == 8
-        and _ENTRY == 48
-        and _ENTRY_VAL == 16
-        and _NAME == 16
-        and ctypes.sizeof(ctypes.c_void_p) == 8
-        and ctypes.alignment(_V) == 8
-        and _offset(_ffi.wasm_byte_vec_t, "size") == 0
-        and _offset(_ffi.wasm_byte_vec_t, "data") == 8
-        and _offset(_ffi.wasmtime_component_vallist, "data") == 8
-        and _offset(_ffi.wasmtime_component_valrecord, "data") == 8
-        and _offset(_ffi.wasmtime_component_valtuple, "data") == 8
-        and _offset(_ffi.wasmtime_component_valflags, "data") == 8
-        and _offset(_ffi.wasmtime_component_valvariant, "discriminant") == 0
-        and _offset(_ffi.wasmtime_component_valvariant, "val") == 16
-        and _offset(_ffi.wasmtime_component_valresult, "is_ok") == 0
-        and _offset(_ffi.wasmtime_component_valresult, "val") == 8
-    )
-
-
-_LAYOUT_OK = _layout_ok()
+# The layout (sizes, offsets, the check) lives in pdk/host/_clayout.py, shared with
+# _fastgen.py and _fastimport.py.
+_VAL = VAL
+_LAYOUT_OK = LAYOUT_OK
 
 
 def _proto(name: str, restype: Any, *argtypes: Any) -> Any:

@@ -55,6 +55,7 @@ from typing import Any
 
 from wasmtime import _ffi as _ffi
 
+from ._clayout import ENTRY, NAME, VAL
 from .codec import (
     Case,
     CodecError,
@@ -79,15 +80,14 @@ from .codec import (
 )
 from pdk.limits import RESULT_BYTES_MAX, RESULT_LIST_ITEMS_MAX
 
-__all__ = ["MEMORY", "Full", "Generated", "Refused", "Unsupported", "generate"]
+__all__ = ["MEMORY", "Full", "Generated", "Refused", "Unsupported", "check_supported", "generate", "generate_args"]
 
 # Every address of this process, as bytes: what the lifters read wasmtime's
 # memory through (a read at an address is a `struct` call, not a ctypes call).
 MEMORY = memoryview((ctypes.c_char * (1 << 62)).from_address(0) if ctypes.sizeof(ctypes.c_void_p) == 8 else b"").cast("B")
 
-_VAL = 32  # one C value
-_ENTRY = 48  # a record entry: name (size, data) + value
-_NAME = 16
+# One C value, a record entry (name + value), a name (size, data): pdk/host/_clayout.py.
+_VAL, _ENTRY, _NAME = VAL, ENTRY, NAME
 
 # Value kinds (wasmtime/_ffi.py, WASMTIME_COMPONENT_*).
 _K_BOOL = _ffi.WASMTIME_COMPONENT_BOOL.value
@@ -181,6 +181,23 @@ def _kind_and_payload(plan: Plan) -> tuple[int, str]:
     if isinstance(plan, _ResultPlan):
         return _K_RESULT, "?7xQ8x"  # is_ok, payload box (or null)
     raise Unsupported(type(plan).__name__)  # resources, future, stream, error-context
+
+
+def check_supported(plan: Plan) -> None:
+    """Raises `Unsupported` when the converters cannot handle `plan` or a type inside
+    it (a cheap walk of the plans, for deciding before generating anything)."""
+    stack = [plan]
+    while stack:
+        item = stack.pop()
+        _kind_and_payload(item)
+        if isinstance(item, _ListPlan):
+            stack.append(item.element)
+        elif isinstance(item, _TuplePlan):
+            stack.extend(item.elements)
+        elif isinstance(item, _RecordPlan):
+            stack.extend(f.plan for f in item.fields)
+        elif isinstance(item, (_VariantPlan, _OptionPlan, _ResultPlan)):
+            stack.extend(spec.plan for spec in item.cases if spec.plan is not None)
 
 
 def _words(payload: str) -> int:
@@ -336,6 +353,7 @@ _ENV: dict[str, Any] = {
     "_over_bytes": _over_bytes,
     "_ITEMS_MAX": RESULT_LIST_ITEMS_MAX,
     "_BYTES_MAX": RESULT_BYTES_MAX,
+    "_UNBOUNDED": 1 << 62,  # the budget of values that are not a guest result (host-import arguments)
     "_id": id,
     "_U8": bytes([_INTS["u8"][0]]),
     "_INF": math.inf,
@@ -931,3 +949,21 @@ def generate(params: list[Plan], result: Plan | None) -> Generated:
         source=namespace["__source__"],
         namespace=namespace,
     )
+
+
+def generate_args(params: list[tuple[str, Plan]]) -> Callable[[int | None], tuple[Any, ...]]:
+    """The lifter of a host import's arguments: ``lift_args(p)`` reads the
+    ``len(params)`` C values side by side at address ``p`` (what wasmtime passes a
+    host function) into a tuple of plain values, the codec's
+    (``FuncCodec.decode_params``): errors carry ``.<param>`` paths. Arguments are
+    not a guest result, so no result budget applies (as in the codec: wasmtime has
+    already built the whole C tree from guest memory). Raises `Unsupported` for a
+    type the converters cannot handle."""
+    gen = _Gen()
+    fn = _Func("def lift_args(p):")
+    gen.funcs.append(fn)
+    fn.line("ci = cb = _UNBOUNDED; h = 0")
+    outs = gen.lift_block(fn, "p", [(plan, f".{name}", 0) for name, plan in params], _VAL, 0) if params else []
+    fn.line(f"return ({', '.join(outs)}{',' if outs else ''})")
+    lift_args: Callable[[int | None], tuple[Any, ...]] = gen.build()["lift_args"]
+    return lift_args

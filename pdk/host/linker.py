@@ -4,6 +4,12 @@ Host import functions must never raise: a raise traps the guest (it cannot catch
 it), and wasmtime-py passes host exceptions through a process-global slot that is
 not thread-safe. Every function here catches everything and answers with a value
 of its declared type - an `err` for functions that return `result`.
+
+The imports are defined through wasmtime's C API with converters generated once
+per component function (`pdk/host/_fastimport.py`); `YOI_PDK_CODEC=plain`, or a
+function type those converters cannot handle, defines them with wasmtime-py's
+`add_func` and the codec (`_guarded`). Both give the implementations the same
+plain values and answer the same values and errors.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from typing import Any, Callable, Protocol
 import wasmtime
 from wasmtime.component import Component, ComponentInstanceType, FuncType, Linker
 
+from ._fastcall import fast_path_enabled
+from ._fastimport import ImportPlan, Unsupported, add_import
 from .codec import Err, FuncCodec
 from .diagnostics import DiagnosticLog
 
@@ -101,6 +109,21 @@ def _guarded(fty: FuncType, impl: Callable[..., Any], fallback: Callable[[Except
     return host_func
 
 
+def _import_plan(component: Component, key: tuple[str, str], fty: FuncType) -> ImportPlan | None:
+    """The fast converters of import `key`, generated once per component (a component
+    loaded again is shared by compile_cache); None when they cannot handle its type."""
+    plans: dict[tuple[str, str], ImportPlan | None] | None = getattr(component, "_yoi_import_plans", None)
+    if plans is None:
+        plans = {}
+        component._yoi_import_plans = plans  # type: ignore[attr-defined]
+    if key not in plans:
+        try:
+            plans[key] = ImportPlan(fty)
+        except Unsupported:
+            plans[key] = None
+    return plans[key]
+
+
 def build_linker(engine: wasmtime.Engine, component: Component, ctx: HostContext) -> Linker:
     """A linker with WASI p2 (given no authority by the store's empty WasiConfig) and
     the host imports bound to `ctx`."""
@@ -136,11 +159,16 @@ def build_linker(engine: wasmtime.Engine, component: Component, ctx: HostContext
             by_iface.setdefault(iface, []).append((name, fty))
     if imports_types_iface:
         by_iface.setdefault(TYPES_IFACE, [])  # type-only interface: an empty instance
+    fast = fast_path_enabled()
     # A linker instance stays locked while a child is open, hence one `with` at a time.
     with linker.root() as root:
         for iface, funcs in by_iface.items():
             with root.add_instance(iface) as inst:
                 for name, fty in funcs:
                     impl, fallback = impls[(iface, name)]
-                    inst.add_func(name, _guarded(fty, impl, fallback))
+                    plan = _import_plan(component, (iface, name), fty) if fast else None
+                    if plan is not None:
+                        add_import(inst, name, plan, impl, fallback)
+                    else:
+                        inst.add_func(name, _guarded(fty, impl, fallback))
     return linker
