@@ -22,6 +22,14 @@ host's own live instance; warm load (compile-cache hit + instantiate) against a
 raw floor (deserialize the serialized component + link + instantiate). Ratios are
 against floors of the same run; medians of N calls. Figures only: nothing here
 asserts timings. RSS per extra loaded + called instance closes the report.
+
+Host imports: a fifth component (a minimal `tool` guest built here whose `call` makes
+`input_json` raw `log.write` calls) on the host's engine, with four linkers: a no-op
+import through the host's fast import callback (pdk/host/_fastimport.py; the floor),
+a no-op through wasmtime-py's `add_func`, and the host's own `log` import (into its
+diagnostics) on the fast path and with `YOI_PDK_CODEC=plain`. Bare calls of 0 and
+`IMPORTS_PER_CALL` imports, interleaved call by call; the cost of one import is the
+difference over `IMPORTS_PER_CALL`.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import subprocess
+import textwrap
 import shutil
 import statistics
 import sys
@@ -42,14 +53,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from wasmtime.component import Component, Record, Variant  # noqa: E402
+from wasmtime.component import Component, Linker, Record, Variant  # noqa: E402
 
 from generator.build import build  # noqa: E402
-from minimal_guests import build_minimal  # noqa: E402
+from minimal_guests import COMPONENTIZE_PY, build_minimal  # noqa: E402
 from raw_floor import raw_engine, raw_instance, timed_bare_call  # noqa: E402
 from pdk.host import Host  # noqa: E402
 from pdk.host._fastcall import BoundFastCall, bind_export  # noqa: E402
 from pdk.host.codec import Case  # noqa: E402
+from pdk.host.diagnostics import DiagnosticLog  # noqa: E402
+from pdk.host.instance import PluginInstance  # noqa: E402
+from pdk.host.linker import HostContext, build_linker  # noqa: E402
+from pdk.host._fastcall import ENV_CODEC  # noqa: E402
 
 TOOLS, LIFECYCLE, EVENTS = "yoi:plugin/tools@2.0.0", "yoi:plugin/lifecycle@2.0.0", "yoi:plugin/events@2.0.0"
 TOOL = "text_stats"
@@ -218,6 +233,136 @@ def warm_load_floor(component_path: Path, tmp: Path, loads: int) -> list[float]:
     return times
 
 
+IMPORTS_PER_CALL = 50
+
+_LOG_TOOL_APP = '''
+"""A `tool` world guest: `call` makes `int(input_json)` raw log.write calls, then answers."""
+import wit_world
+import wit_world.exports
+from wit_world.imports import log, types
+
+
+class Tools(wit_world.exports.Tools):
+    def call(self, call: types.ToolCall) -> types.ToolOutput:
+        write, level, message = log.write, log.Level.INFO, call.tool
+        for _ in range(int(call.input_json)):
+            write(level, message)
+        return types.ToolOutput(summary="ok", content_json="{}")
+'''
+
+_LOG_TOOL_MANIFEST = '''
+schema_version = 2
+id = "log-tool"
+name = "Log tool"
+version = "0.1.0"
+description = "A bench guest: each call writes input_json log records through the raw import."
+surfaces = ["tools"]
+host_apis = ["log"]
+
+[runtime]
+kind = "wasm-component"
+world = "tool"
+component = "build/log_tool.wasm"
+
+[build]
+module = "app"
+
+[[tools]]
+name = "log_lines"
+description = "Writes log records."
+
+[tools.input_schema]
+type = "object"
+additionalProperties = false
+'''
+
+
+def build_log_tool(directory: Path) -> Path:
+    """Writes and builds the log-tool guest into `directory` (a plugin package)."""
+    out = directory / "build" / "log_tool.wasm"
+    if out.exists():
+        return out
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "app.py").write_text(textwrap.dedent(_LOG_TOOL_APP).lstrip())
+    (directory / "plugin.toml").write_text(textwrap.dedent(_LOG_TOOL_MANIFEST).lstrip())
+    out.parent.mkdir(exist_ok=True)
+    command = [str(COMPONENTIZE_PY), "-d", str(ROOT / "wit"), "-w", "yoi:plugin/tool", "componentize", "app", "-p", str(directory), "-o", str(out)]
+    done = subprocess.run(command, cwd=directory, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"componentize-py failed for the log-tool guest:\n{done.stdout}\n{done.stderr}")
+    return out
+
+
+class _NoLog(DiagnosticLog):
+    """Diagnostics that keep nothing: the host's import callback with a no-op behind it."""
+
+    def add(self, source: str, level: str, message: str) -> None:
+        return None
+
+
+def _wasmtime_py_noop_linker(engine: Any) -> Linker:
+    linker = Linker(engine)
+    linker.add_wasip2()
+    with linker.root() as root:
+        with root.add_instance("yoi:host/log@2.0.0") as log:
+            log.add_func("write", lambda store, level, msg: None)
+        with root.add_instance("yoi:host/request@2.0.0") as req:
+            req.add_func("send", lambda store, r: None)
+        with root.add_instance("yoi:host/fs@2.0.0") as fs:
+            for name in ("read-file", "write-file", "list-dir"):
+                fs.add_func(name, lambda store, *a: None)
+        with root.add_instance("yoi:plugin/types@2.0.0"):
+            pass
+    return linker
+
+
+def import_figures(host: Host, plugin_dir: Path, calls: int) -> dict[str, dict[str, float]]:
+    """Bare-call medians (µs) of 0 and IMPORTS_PER_CALL log imports per call, for each
+    linker, on the host's engine and component; interleaved call by call."""
+    plugin = host.load(plugin_dir, dev_grants=True)
+    base = plugin.instance
+    engine, component = base._engine, base._component
+    previous = os.environ.pop(ENV_CODEC, None)
+    try:
+        os.environ[ENV_CODEC] = "plain"
+        plain_linker = build_linker(engine, component, HostContext(DiagnosticLog()))
+        del os.environ[ENV_CODEC]
+        linkers = {
+            "no-op, fast callback": build_linker(engine, component, HostContext(_NoLog())),
+            "no-op, wasmtime-py": _wasmtime_py_noop_linker(engine),
+            "host log, fast": build_linker(engine, component, HostContext(DiagnosticLog())),
+            "host log, plain": plain_linker,
+        }
+    finally:
+        if previous is not None:
+            os.environ[ENV_CODEC] = previous
+    callers = {}
+    for label, linker in linkers.items():
+        instance = PluginInstance(engine, component, linker, base._ticker, base.limits, DiagnosticLog(), base._fuel_enabled)
+        instance.call(TOOLS, "call", {"tool": "log_lines", "input_json": "1", "call_id": "warm"})
+        live = instance._live
+        assert live is not None
+        _func, caller = instance._func(live, TOOLS, "call")
+        live.store.set_epoch_deadline(1 << 30)
+        callers[label] = (instance, caller)
+    counts = (0, IMPORTS_PER_CALL)
+    times: dict[str, dict[int, list[float]]] = {label: {n: [] for n in counts} for label in callers}
+    args = {n: {"tool": "bench message of a usual length", "input_json": str(n), "call_id": "c"} for n in counts}
+    for i in range(min(50, calls) + calls):
+        for label, (_instance, caller) in callers.items():
+            for n in counts:
+                elapsed = timed_bare_call(caller, caller.lower(args[n]))
+                if i >= min(50, calls):
+                    times[label][n].append(elapsed)
+    out = {}
+    for label, by_count in times.items():
+        zero, many = (statistics.median(by_count[n]) * 1e6 for n in counts)
+        out[label] = {"zero": zero, "many": many, "per_import": (many - zero) / IMPORTS_PER_CALL}
+    for instance, _caller in callers.values():
+        instance.close()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
@@ -240,6 +385,8 @@ def main() -> None:
             plugin_dir = work / f"minimal-{world}"
             built = plugin_dir / "build" / f"minimal_{world}.wasm"
             plugins[f"minimal {world}"] = (plugin_dir, built if built.exists() else build_minimal(world, plugin_dir), world == "service")
+        log_tool_dir = work / "log-tool"
+        build_log_tool(log_tool_dir)
 
         floors = {label: Floors(path, service, args.calls).us for label, (_, path, service) in plugins.items()}
 
@@ -257,6 +404,7 @@ def main() -> None:
                 hosted[label] = host_figures(host, plugin_dir, service, args.calls)
             for label in ("pdk tool", "minimal tool"):
                 loads[label] = warm_loads(host, plugins[label][0], args.loads)
+            imports = import_figures(host, log_tool_dir, args.calls)
 
             base = rss_mib()
             extra = []
@@ -290,11 +438,20 @@ def main() -> None:
         print(f"{label:<16}{fig['host']:8.1f}{fig['bare']:8.1f}   {fig['host'] / fig['bare']:8.2f}x "
               f"{fig['host'] / floor['raw']:8.2f}x {fig['host'] / floor['fast']:10.2f}x   (tier {fig['tier']})")  # fmt: skip
     print()
+    print(f"host imports: bare calls of the log-tool guest with 0 and {IMPORTS_PER_CALL} log.write imports per call (µs, medians, interleaved)")
+    noop_floor = imports["no-op, fast callback"]["per_import"]
+    for label, fig in imports.items():
+        print(f"  {label:<22} call(0) {fig['zero']:8.1f}  call({IMPORTS_PER_CALL}) {fig['many']:9.1f}  "
+              f"per import {fig['per_import']:7.2f}   {fig['per_import'] / noop_floor:6.2f}x the no-op floor")  # fmt: skip
+    fast_log, plain_log = imports["host log, fast"]["per_import"], imports["host log, plain"]["per_import"]
+    print(f"  the host's log import: fast {fast_log:.2f} µs vs plain {plain_log:.2f} µs per call ({plain_log / fast_log:.1f}x), "
+          f"{fast_log - noop_floor:.2f} µs above the no-op floor")  # fmt: skip
+    print()
     print(f"load: cold (first load in this cache, compile included): " + ", ".join(f"{k} {v:.2f} s" for k, v in cold.items()))
     for label in loads:
-        warm, floor = statistics.median(loads[label]) * 1e3, statistics.median(load_floor[label]) * 1e3
+        warm, floor_ms = statistics.median(loads[label]) * 1e3, statistics.median(load_floor[label]) * 1e3
         print(f"warm load + instantiate, {label:<13} median {warm:6.2f} ms (min {min(loads[label]) * 1e3:.2f})   "
-              f"floor {floor:6.2f} ms (min {min(load_floor[label]) * 1e3:.2f})   {warm / floor:.2f}x floor   (target <= 5 ms)")  # fmt: skip
+              f"floor {floor_ms:6.2f} ms (min {min(load_floor[label]) * 1e3:.2f})   {warm / floor_ms:.2f}x floor   (target <= 5 ms)")  # fmt: skip
     print(f"RSS per extra loaded+called instance (own Host each): {per_instance:.1f} MiB")
 
 
