@@ -105,26 +105,46 @@ class _OverlapProbe:
         return Execution("executed", "probed")
 
 
+def _blocked_then(rt: Any, guest: FakeGuest, texts: list[str]) -> list[str]:
+    """Queue `texts` behind an event that blocks the guest until they are all queued,
+    so the dispatcher finds events waiting (and pipelines) from then on."""
+    first = job(rt, "block")
+    assert guest.entered.wait(10)
+    ids = [first.event_id]  # type: ignore[union-attr]
+    for text in texts:
+        accepted = job(rt, text)
+        ids.append(accepted.event_id)  # type: ignore[union-attr]
+    guest.release.set()
+    return ids
+
+
 def test_commands_run_in_event_order_off_the_dispatcher_and_every_event_is_counted() -> None:
-    rt, guest = make_runtime(queue_capacity=64)
+    rt, guest = make_runtime(queue_capacity=256)
     probe = _OverlapProbe(guest)
     rt.register_executor("emit", probe)
     rt.start()
-    ids: list[str] = []
-    for i in range(300):
-        while True:
-            accepted = job(rt, f"m{i}")
-            if getattr(accepted, "event_id", None):
-                ids.append(accepted.event_id)  # type: ignore[union-attr]
-                break
-            threading.Event().wait(0.001)  # queue full: let it drain
+    ids = _blocked_then(rt, guest, [f"m{i}" for i in range(200)])
     assert rt.wait_idle(30)
     doc = assert_invariant(rt)
-    assert doc["counters"]["handled"] == 300 and doc["queue"]["in_flight"] == 0
-    assert doc["commands"]["by_result"]["executed"] == 300
+    assert doc["counters"]["handled"] == 201 and doc["queue"]["in_flight"] == 0
+    assert doc["commands"]["by_result"]["executed"] == 201
     assert probe.order == ids  # commands in the order the events were accepted and handled
-    assert all(name.startswith("yoi-finish:") for name in probe.threads)
+    assert any(name.startswith("yoi-finish:") for name in probe.threads)  # pipelined
+    assert all(name.startswith(("yoi-finish:", "yoi-runtime:")) for name in probe.threads)
     assert [o["event_id"] for o in rt.outcomes()] == ids[-len(rt.outcomes()) :]
+    rt.stop()
+
+
+def test_with_nothing_waiting_an_event_ends_on_the_dispatcher_thread() -> None:
+    rt, guest = make_runtime()
+    probe = _OverlapProbe(guest)
+    rt.register_executor("emit", probe)
+    rt.start()
+    for i in range(5):
+        job(rt, f"one-{i}")
+        assert rt.wait_idle(10)
+    assert probe.order and {name.split(":")[0] for name in probe.threads} == {"yoi-runtime"}
+    assert probe.overlapped == 0
     rt.stop()
 
 
@@ -134,7 +154,7 @@ def test_a_guest_call_runs_while_the_previous_event_still_ends() -> None:
     entered_second = threading.Event()
 
     def slow_emit(context: CommandContext) -> Execution:
-        if context.event.payload.value == "first":
+        if context.event.payload.value == "block":
             # The dispatcher is free: it takes the next event and calls the guest.
             assert entered_second.wait(10)
             release.wait(10)
@@ -150,8 +170,7 @@ def test_a_guest_call_runs_while_the_previous_event_still_ends() -> None:
     guest.handle = handle_and_note  # type: ignore[method-assign]
     rt.register_executor("emit", slow_emit)
     rt.start()
-    job(rt, "first")
-    job(rt, "second")
+    _blocked_then(rt, guest, ["second"])
     assert entered_second.wait(10)
     doc = assert_invariant(rt)
     assert doc["counters"]["handled"] == 0  # the first has not ended yet: its slot is held
@@ -170,10 +189,9 @@ def test_a_failing_output_waits_for_earlier_events_to_end_first() -> None:
     rt.register_executor("emit", lambda context: (ended.append(context.event.payload.value), Execution("executed", "ok"))[1])
     rt.on_outcome(lambda outcome: ended.append(f"outcome:{outcome['outcome']}"))
     rt.start()
-    for text in ("a", "b", "error", "c"):
-        job(rt, text)
+    _blocked_then(rt, guest, ["a", "b", "error", "c"])
     assert rt.wait_idle(10)
-    assert ended == ["a", "outcome:handled", "b", "outcome:handled", "outcome:dead_lettered", "c", "outcome:handled"]
+    assert ended == ["block", "outcome:handled", "a", "outcome:handled", "b", "outcome:handled", "outcome:dead_lettered", "c", "outcome:handled"]
     assert_invariant(rt)
     rt.stop()
 
@@ -207,11 +225,10 @@ def test_stop_ends_every_handed_event_before_the_guest_stops() -> None:
 
     guest.stop = stop_and_count  # type: ignore[method-assign]
     rt.start()
-    for i in range(200):
-        job(rt, f"m{i}")
+    _blocked_then(rt, guest, [f"m{i}" for i in range(200)])
     doc = rt.stop()
-    assert stops_seen == [200]
-    assert doc["counters"]["handled"] == 200 and doc["queue"]["in_flight"] == 0 and doc["queue"]["depth"] == 0
+    assert stops_seen == [201]
+    assert doc["counters"]["handled"] == 201 and doc["queue"]["in_flight"] == 0 and doc["queue"]["depth"] == 0
 
 
 def test_sound_outputs_only_are_handed_off() -> None:

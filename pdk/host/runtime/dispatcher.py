@@ -23,8 +23,9 @@ go (it traps as soon as it re-enters wasm) and ends without touching anything.
 thread. Lifecycle calls (`start`, `status`, `stop`) and tool calls keep the worker
 thread (`PluginInstance.call`), which bounds them the same way.
 
-Pipelining. A sound output (`_sound_output`: a record, its `data_json` parsed, its
-commands a list) is handed to the runtime's finisher thread (finisher.py), which runs
+Pipelining. While more events wait, a sound output (`_sound_output`: a record, its
+`data_json` parsed, its commands a list) is handed to the runtime's finisher thread
+(finisher.py; with nothing waiting it ends here, which answers sooner), which runs
 its commands and ends the event while this thread calls the guest with the next one;
 the guest call releases the GIL, so on two cores the two overlap. Commands and
 outcomes keep the order of the events (one finisher, FIFO), executors and outcome
@@ -231,7 +232,11 @@ class Dispatcher(Supervisor):
     def _hand_off(self, event: QueuedEvent, result: Any, duration: float) -> bool:
         """Hand a sound output (see `_sound_output`) to the finisher, which runs its
         commands and ends the event while this thread goes on with the next one
-        (finisher.py). False when it must end here (`_after_call`)."""
+        (finisher.py), when a next one waits (a racy look at the queue: a wrong
+        guess only moves where the event ends). False when it ends here
+        (`_after_call`)."""
+        if not self._queue.depth() and not self._finisher.pending():
+            return False  # nothing to overlap with: ending it here answers sooner (an echo's reply)
         if self.guest.recycles != self._known_recycles:
             return False  # a tool call recycled the instance meanwhile: the restart is decided here
         try:
