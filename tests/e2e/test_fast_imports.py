@@ -12,6 +12,7 @@ same host, against a real loopback HTTP server and a real directory.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import shutil
 import threading
@@ -22,13 +23,15 @@ from typing import Any
 import pytest
 import wasmtime
 from loopback_http import api_server
+from wasmtime import _ffi
 from wasmtime.component import Linker
 from wasmtime.component import _enter as wasmtime_enter
 
 from pdk.host import Host, LoadedPlugin, open_package
 from pdk.host import _fastimport
 from pdk.host._fastcall import ENV_CODEC
-from pdk.host.codec import Err, Ok
+from pdk.host._fastgen import Refused, generate
+from pdk.host.codec import CodecError, Err, Ok
 from pdk.host.diagnostics import DiagnosticLog
 from pdk.host.fs_api import FsBackend
 from pdk.host.instance import GuestFault, PluginInstance
@@ -398,3 +401,51 @@ def test_plugins_on_several_threads_call_imports_at_once(pair: Pair, root: Path)
         assert instance.recycles == 0
         assert (root / f"t{index}.txt").read_text(encoding="utf-8") == f"{index}:{rounds - 1}"
         instance.close()
+
+
+# ------------------------------------------------------------------- the result writer
+
+
+RESULTS = {
+    ("yoi:host/request@2.0.0", "send"): [
+        Ok({"status": 200, "headers": [("content-type", "text/plain"), ("x-ü", "✓" * 300)], "body": bytes(range(256)) * 3, "truncated": True}),
+        Ok({"status": 204, "headers": [], "body": b"", "truncated": False}),
+        Err({"code": "too_large", "message": "the request exceeds a host bound"}),
+        Err({"code": "connection_failed", "message": ""}),
+    ],
+    (FS_IFACE, "read-file"): [Ok(b"\x00\xff" * 5000), Ok(b""), Err({"code": "not_found", "message": "no such file"})],
+    (FS_IFACE, "write-file"): [Ok(None), Err({"code": "invalid_path", "message": "the path contains '..'"})],
+    (FS_IFACE, "list-dir"): [
+        Ok([{"name": "a", "kind": "directory", "size": 0}, {"name": "b.txt", "kind": "file", "size": 2**40}, {"name": "c", "kind": "other", "size": 0}]),
+        Ok([]),
+    ],
+}
+
+
+def test_results_are_wasmtimes_own_memory_and_read_back_the_same(pair: Pair) -> None:
+    """Every import result shape, written by the fast writer and by its wasmtime-py
+    fallback into a result slot, reads back as the same plain value and is freed by
+    wasmtime itself (memory of wasmtime's own allocator, as it takes results over)."""
+    fast = pair()["fast"]
+    types = fast.instance._component._yoi_host_imports[0]
+    slot = (ctypes.c_char * 32)()
+    address = ctypes.addressof(slot)
+    delete = _ffi.wasmtime_component_val_delete
+    for key, plains in RESULTS.items():
+        plan = _fastimport.ImportPlan(types[key]).ready()
+        assert plan.codec.result is not None
+        lift = generate([], plan.codec.result).lift
+        assert lift is not None
+        writers = {"fast": plan.write_result, "plain": lambda plain, at: plan._write_plain(plain, at, Refused())}
+        for plain in plains:
+            for mode, write in writers.items():
+                write(plain, address)
+                value, _held = lift(address)
+                delete(ctypes.cast(address, ctypes.POINTER(_ffi.wasmtime_component_val_t)))
+                slot[0] = b"\0"
+                assert value == plain, (key, mode)
+    plan = _fastimport.ImportPlan(types[("yoi:host/request@2.0.0", "send")]).ready()
+    ctypes.memset(address, 0, 32)  # `bool false`, as wasmtime hands the slot over
+    with pytest.raises(CodecError):
+        plan.write_result(Ok({"status": 70000, "headers": [], "body": b"", "truncated": False}), address)
+    assert slot.raw == bytes(32), "a refused value left something in the slot"
