@@ -33,6 +33,10 @@ converters of one function type, as Python source compiled once with ``exec``:
     (the budget of ``charge_items``/``charge_bytes`` in the codec, kept here in
     two locals of the generated code).
 
+``lift_args(p) -> tuple`` (``generate_args``)
+    the same reading for a host import's arguments (``pdk/host/_fastimport.py``):
+    the C values wasmtime passes side by side at ``p``, without a result budget.
+
 The code is flat: records, tuples and payloads are inlined into their parent
 (one ``struct`` call writes or reads a whole block of values: a record's
 entries, a box), constants (names, kinds, formats) are bound as module globals
