@@ -119,7 +119,7 @@ def _blocked_then(rt: Any, guest: FakeGuest, texts: list[str]) -> list[str]:
 
 
 def test_commands_run_in_event_order_off_the_dispatcher_and_every_event_is_counted() -> None:
-    rt, guest = make_runtime(queue_capacity=256)
+    rt, guest = make_runtime(queue_capacity=256, pipelined=True)
     probe = _OverlapProbe(guest)
     rt.register_executor("emit", probe)
     rt.start()
@@ -136,7 +136,7 @@ def test_commands_run_in_event_order_off_the_dispatcher_and_every_event_is_count
 
 
 def test_with_nothing_waiting_an_event_ends_on_the_dispatcher_thread() -> None:
-    rt, guest = make_runtime()
+    rt, guest = make_runtime(pipelined=True)
     probe = _OverlapProbe(guest)
     rt.register_executor("emit", probe)
     rt.start()
@@ -149,7 +149,7 @@ def test_with_nothing_waiting_an_event_ends_on_the_dispatcher_thread() -> None:
 
 
 def test_a_guest_call_runs_while_the_previous_event_still_ends() -> None:
-    rt, guest = make_runtime()
+    rt, guest = make_runtime(pipelined=True)
     release = threading.Event()
     entered_second = threading.Event()
 
@@ -184,7 +184,7 @@ def test_a_guest_call_runs_while_the_previous_event_still_ends() -> None:
 
 
 def test_a_failing_output_waits_for_earlier_events_to_end_first() -> None:
-    rt, guest = make_runtime(max_attempts=2)
+    rt, guest = make_runtime(max_attempts=2, pipelined=True)
     ended: list[str] = []
     rt.register_executor("emit", lambda context: (ended.append(context.event.payload.value), Execution("executed", "ok"))[1])
     rt.on_outcome(lambda outcome: ended.append(f"outcome:{outcome['outcome']}"))
@@ -197,7 +197,7 @@ def test_a_failing_output_waits_for_earlier_events_to_end_first() -> None:
 
 
 def test_stop_from_an_outcome_callback_is_refused_on_the_finisher_thread_too() -> None:
-    rt, _guest = make_runtime()
+    rt, guest = make_runtime(pipelined=True)
     errors: list[str] = []
 
     def callback(outcome: dict[str, Any]) -> None:
@@ -208,14 +208,14 @@ def test_stop_from_an_outcome_callback_is_refused_on_the_finisher_thread_too() -
 
     rt.on_outcome(callback)
     rt.start()
-    job(rt, "x")
+    _blocked_then(rt, guest, ["x", "y"])  # the last two end on the finisher
     assert rt.wait_idle(10)
-    assert errors and "dispatcher thread" in errors[0]
+    assert len(errors) == 3 and all("dispatcher thread" in e for e in errors)
     assert rt.stop()["lifecycle"]["state"] == "stopped"
 
 
 def test_stop_ends_every_handed_event_before_the_guest_stops() -> None:
-    rt, guest = make_runtime(queue_capacity=256)
+    rt, guest = make_runtime(queue_capacity=256, pipelined=True)
     stops_seen: list[int] = []
     stop = guest.stop
 
@@ -239,4 +239,16 @@ def test_sound_outputs_only_are_handed_off() -> None:
     refused = rt._sound_output(Ok({"data_json": "{bad", "commands": []}))
     assert isinstance(refused, dict) and refused["code"] == "invalid_output"
     assert isinstance(rt._sound_output(Ok({"data_json": None, "commands": "x"})), dict)
+    rt.stop()
+
+
+def test_by_default_every_event_ends_on_the_dispatcher_thread() -> None:
+    rt, guest = make_runtime(queue_capacity=64)
+    probe = _OverlapProbe(guest)
+    rt.register_executor("emit", probe)
+    rt.start()
+    ids = _blocked_then(rt, guest, [f"m{i}" for i in range(20)])
+    assert rt.wait_idle(10)
+    assert probe.order == ids and probe.overlapped == 0
+    assert {name.split(":")[0] for name in probe.threads} == {"yoi-runtime"}
     rt.stop()

@@ -23,7 +23,7 @@ go (it traps as soon as it re-enters wasm) and ends without touching anything.
 thread. Lifecycle calls (`start`, `status`, `stop`) and tool calls keep the worker
 thread (`PluginInstance.call`), which bounds them the same way.
 
-Pipelining. While more events wait, a sound output (`_sound_output`: a record, its
+Pipelining (`RuntimeOptions.pipelined`, off by default). While more events wait, a sound output (`_sound_output`: a record, its
 `data_json` parsed, its commands a list) is handed to the runtime's finisher thread
 (finisher.py; with nothing waiting it ends here, which answers sooner), which runs
 its commands and ends the event while this thread calls the guest with the next one;
@@ -235,6 +235,8 @@ class Dispatcher(Supervisor):
         (finisher.py), when a next one waits (a racy look at the queue: a wrong
         guess only moves where the event ends). False when it ends here
         (`_after_call`)."""
+        if not self.options.pipelined:
+            return False
         if not self._queue.depth() and not self._finisher.pending():
             return False  # nothing to overlap with: ending it here answers sooner (an echo's reply)
         if self.guest.recycles != self._known_recycles:
