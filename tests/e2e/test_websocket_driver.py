@@ -463,6 +463,35 @@ def test_heartbeat_detects_a_silent_peer(host: Host, built: Path, tmp_path: Path
         srv.close()
 
 
+def test_heartbeat_counts_frames_still_arriving_as_a_live_peer(host: Host, built: Path, tmp_path: Path, running_list: list[Running]) -> None:
+    """A peer whose pong waits behind frames we are still reading is alive: the first
+    server never reads (so never answers a ping) but keeps sending for ~3 s, more than
+    the ping timeout; the heartbeat gives up only after its frames stop."""
+    sent = 60
+
+    async def deaf_but_talking(srv: WebSocketTestServer, ws: ServerConnection) -> None:
+        if len(srv.handshakes) == 1:
+            ws.transport.pause_reading()
+            for i in range(sent):
+                await ws.send(f"seq:{i} .")
+                await asyncio.sleep(0.05)
+            await ws.wait_closed()
+            return
+        await collect(srv, ws)
+
+    srv = ws_server(deaf_but_talking)
+    try:
+        options = replace(FAST, ping_interval_s=0.1, ping_timeout_s=1.0, close_timeout_s=0.2)
+        run = start(host, plugin_copy(built, tmp_path / "p", srv.port), options=options)
+        running_list.append(run)
+        kinds = run.wait_kinds(lambda k: "reconnected" in k, timeout_s=60)
+        # Every frame of the first connection came before the heartbeat gave up.
+        assert kinds[: sent + 3] == ["open"] + ["text"] * sent + ["error", "close"]
+        assert run.conn()["ping_timeouts"] == 1 and len(srv.handshakes) == 2
+    finally:
+        srv.close()
+
+
 def test_kinds_the_ingress_does_not_want_are_filtered(host: Host, built: Path, tmp_path: Path, running_list: list[Running]) -> None:
     """`aux` takes only open and text: a binary frame is counted, not submitted."""
     aux = ws_server()

@@ -360,7 +360,9 @@ class Connection:
             await asyncio.sleep(interval)
             if self.stats.paused:
                 continue  # the peer is alive: we are the ones not reading
-            pauses = self.stats.pauses
+            # A peer whose frames we are still reading is alive even when its pong waits
+            # behind them (a backlog read slower than it was sent is not a dead link).
+            pauses, frames = self.stats.pauses, self.stats.frames_in
             try:
                 pong = await ws.ping()
             except ConnectionClosed:
@@ -371,7 +373,7 @@ class Connection:
             except ConnectionClosed:
                 return
             except TimeoutError:
-                if self.stats.paused or self.stats.pauses != pauses:
+                if self.stats.paused or self.stats.pauses != pauses or self.stats.frames_in != frames:
                     continue
                 self.stats.ping_timeouts += 1
                 self._heartbeat_error = f"no pong within {timeout:g}s (heartbeat)"
