@@ -6,15 +6,17 @@ error, refusal), 2 an internal error."""
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from pdk._terminal import TerminalStream
 
 from . import _dev, _exit, _new, _plugin_cmds, _runtime_cmds, _upgrade
 from ._exit import EXIT_INTERNAL, EXIT_OK, EXIT_USER
 
-__all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_USER", "main"]
+__all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_USER", "main", "run"]
 
 _OWN_TERMINAL = frozenset({"new", "upgrade"})
 
@@ -99,5 +101,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = stdout
 
 
+def run() -> NoReturn:
+    """The `pdk` command: `main()`, the exit handlers, then an exit without the
+    interpreter's teardown.
+
+    wasmtime's own threads (the WASI stdio of a plugin's store is served by a tokio
+    pool) may call back into Python while the interpreter finalizes; CPython then ends
+    such a thread with pthread_exit, and unwinding through wasmtime's frames aborts the
+    process (exit status -6 after correct output). The exit handlers still run first
+    (pdk/host/host.py closes every open host in one), so nothing is left unflushed."""
+    try:
+        code: int = main()
+    except SystemExit as exc:  # argparse's usage errors, --help, --version
+        if isinstance(exc.code, int) or exc.code is None:
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

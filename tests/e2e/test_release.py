@@ -60,7 +60,7 @@ def test_a_fresh_clone_stays_clean_and_builds_artifacts_with_the_wit_templates_a
     assert sorted(expected_wheel - in_wheel) == []
     assert sorted({*wit, *templates, *modules, "README.md", "pyproject.toml"} - in_sdist) == []
     entry_points = zipfile.ZipFile(wheel).read(f"yoi_pdk-{version}.dist-info/entry_points.txt").decode()
-    assert "pdk = pdk.cli:main" in entry_points and "yoi_pdk = pdk.testing.plugin" in entry_points
+    assert "pdk = pdk.cli:run" in entry_points and "yoi_pdk = pdk.testing.plugin" in entry_points
 
     # copier copy from the clean clone records a commit that exists there.
     project = copy_from(clone, tmp_path / "my-tool", {"plugin_kind": "tool"})
