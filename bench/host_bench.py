@@ -53,11 +53,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from wasmtime.component import Component, Linker, Record, Variant  # noqa: E402
+from wasmtime.component import Component, Record, Variant  # noqa: E402
 
 from generator.build import build  # noqa: E402
 from minimal_guests import COMPONENTIZE_PY, build_minimal  # noqa: E402
-from raw_floor import raw_engine, raw_instance, timed_bare_call  # noqa: E402
+from raw_floor import noop_linker, raw_engine, raw_instance, timed_bare_call  # noqa: E402
 from pdk.host import Host  # noqa: E402
 from pdk.host._fastcall import BoundFastCall, bind_export  # noqa: E402
 from pdk.host.codec import Case  # noqa: E402
@@ -300,22 +300,6 @@ class _NoLog(DiagnosticLog):
         return None
 
 
-def _wasmtime_py_noop_linker(engine: Any) -> Linker:
-    linker = Linker(engine)
-    linker.add_wasip2()
-    with linker.root() as root:
-        with root.add_instance("yoi:host/log@2.0.0") as log:
-            log.add_func("write", lambda store, level, msg: None)
-        with root.add_instance("yoi:host/request@2.0.0") as req:
-            req.add_func("send", lambda store, r: None)
-        with root.add_instance("yoi:host/fs@2.0.0") as fs:
-            for name in ("read-file", "write-file", "list-dir"):
-                fs.add_func(name, lambda store, *a: None)
-        with root.add_instance("yoi:plugin/types@2.0.0"):
-            pass
-    return linker
-
-
 def import_figures(host: Host, plugin_dir: Path, calls: int) -> dict[str, dict[str, float]]:
     """Bare-call medians (µs) of 0 and IMPORTS_PER_CALL log imports per call, for each
     linker, on the host's engine and component; interleaved call by call."""
@@ -329,7 +313,7 @@ def import_figures(host: Host, plugin_dir: Path, calls: int) -> dict[str, dict[s
         del os.environ[ENV_CODEC]
         linkers = {
             "no-op, fast callback": build_linker(engine, component, HostContext(_NoLog())),
-            "no-op, wasmtime-py": _wasmtime_py_noop_linker(engine),
+            "no-op, wasmtime-py": noop_linker(engine),
             "host log, fast": build_linker(engine, component, HostContext(DiagnosticLog())),
             "host log, plain": plain_linker,
         }

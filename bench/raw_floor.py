@@ -18,15 +18,8 @@ def raw_engine() -> wasmtime.Engine:
     return wasmtime.Engine(config)
 
 
-def raw_instance(
-    component_path: Path, compiled: tuple[wasmtime.Engine, Component] | None = None
-) -> tuple[wasmtime.Store, Callable[[str, str], Func]]:
-    """A store and a lookup `func(interface, name)` for the component's exports
-    (`compiled`: an engine and the component already compiled on it)."""
-    if compiled is None:
-        engine = raw_engine()
-        compiled = (engine, Component(engine, component_path.read_bytes()))
-    engine, component = compiled
+def noop_linker(engine: wasmtime.Engine) -> Linker:
+    """WASI p2 and every `yoi:host` import as a no-op through wasmtime-py's `add_func`."""
     linker = Linker(engine)
     linker.add_wasip2()
     with linker.root() as root:
@@ -39,6 +32,19 @@ def raw_instance(
                 fs.add_func(name, lambda store, *a: None)
         with root.add_instance("yoi:plugin/types@2.0.0"):
             pass
+    return linker
+
+
+def raw_instance(
+    component_path: Path, compiled: tuple[wasmtime.Engine, Component] | None = None
+) -> tuple[wasmtime.Store, Callable[[str, str], Func]]:
+    """A store and a lookup `func(interface, name)` for the component's exports
+    (`compiled`: an engine and the component already compiled on it)."""
+    if compiled is None:
+        engine = raw_engine()
+        compiled = (engine, Component(engine, component_path.read_bytes()))
+    engine, component = compiled
+    linker = noop_linker(engine)
     store = wasmtime.Store(engine)
     store.set_wasi(wasmtime.WasiConfig())
     store.set_epoch_deadline(1 << 30)
