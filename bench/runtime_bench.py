@@ -12,8 +12,7 @@ each, floors measured in this run, all calls/s of `events.handle` on one thread:
   host call         the host's own instance, `PluginInstance.call_here` (limits, deadline)
 
 and events/s through submit -> queue -> dispatcher -> handler -> commands (target >= 90%
-of the raw fast call), with the default options and pipelined (`RuntimeOptions(pipelined=True)`);
-the runtime's own cost per event without wasm (a guest object that
+of the raw fast call); the runtime's own cost per event without wasm (a guest object that
 answers what the minimal guest answers: `submit` with the dispatcher held, `dispatch`
 of a full queue with no submitter); then, for counter-service, p50/p99 dispatch latency
 (accepted -> outcome) and HTTP ingress requests/s on loopback (202s). The load average
@@ -103,12 +102,11 @@ def host_call_rate(host: Host, plugin_dir: Path, n: int) -> float:
     return rate
 
 
-def runtime_rate(host: Host, plugin_dir: Path, n: int, pipelined: bool = False) -> tuple[float, int]:
+def runtime_rate(host: Host, plugin_dir: Path, n: int) -> tuple[float, int]:
     """Events/s through submit -> queue -> dispatcher -> handler -> commands, the
-    submitter retrying as soon as the queue is full (1 ms naps). `pipelined=True`:
-    handled events end on the finisher thread (RuntimeOptions.pipelined)."""
+    submitter retrying as soon as the queue is full (1 ms naps)."""
     plugin = host.load(plugin_dir, dev_grants=True)
-    rt = ServiceRuntime(plugin, {}, RuntimeOptions(queue_capacity=1024, pipelined=pipelined))
+    rt = ServiceRuntime(plugin, {}, RuntimeOptions(queue_capacity=1024))
     rt.start()
     for _ in range(100):  # warm up
         rt.submit("inbox", "message", Case("text", "hello"))
@@ -206,14 +204,13 @@ def main() -> None:
         component_path = next((plugin_dir / "build").glob("*.wasm"))
         minimal_dir = Path(tmp) / "minimal-service"
         components = {"counter-service (PDK)": (plugin_dir, component_path), "minimal service": (minimal_dir, build_minimal("service", minimal_dir))}
-        rows: list[tuple[str, float, float, float, float, int, float]] = []
+        rows: list[tuple[str, float, float, float, float, int]] = []
         with Host(cache_dir=Path(tmp) / "cache", stderr=io.StringIO()) as host:
             for label, (directory, wasm) in components.items():
                 plain, fast = raw_floor(wasm, args.events)
                 here = host_call_rate(host, directory, args.events)
                 rate, handled = runtime_rate(host, directory, args.events)
-                serial, _ = runtime_rate(host, directory, args.events, pipelined=True)
-                rows.append((label, plain, fast, here, rate, handled, serial))
+                rows.append((label, plain, fast, here, rate, handled))
             submit_us, dispatch_us = runtime_overhead(host, minimal_dir)
         floor = rows[0][1]
 
@@ -277,11 +274,10 @@ def main() -> None:
     p50 = statistics.median(lat) * 1000
     p99 = lat[int(len(lat) * 0.99) - 1] * 1000
     print(f"events.handle calls/s on one thread ({args.events} calls/events each; runtime target >= 90% of the raw fast call)")
-    print(f"{'component':<24}{'raw wasmtime-py':>16}{'raw fast call':>14}{'host call':>11}{'runtime':>9}{'pipelined':>10}   runtime/fast  pipelined/fast  runtime/host  runtime/wasmtime-py")
-    for label, plain, fast, here, rate_, handled_, serial_ in rows:
-        print(f"{label:<24}{plain:16.0f}{fast:14.0f}{here:11.0f}{rate_:9.0f}{serial_:10.0f}   {rate_ / fast:11.0%}  {serial_ / fast:14.0%}  {rate_ / here:12.0%}  {rate_ / plain:18.0%}"
+    print(f"{'component':<24}{'raw wasmtime-py':>16}{'raw fast call':>14}{'host call':>11}{'runtime':>9}   runtime/fast  runtime/host  runtime/wasmtime-py")
+    for label, plain, fast, here, rate_, handled_ in rows:
+        print(f"{label:<24}{plain:16.0f}{fast:14.0f}{here:11.0f}{rate_:9.0f}   {rate_ / fast:11.0%}  {rate_ / here:12.0%}  {rate_ / plain:18.0%}"
               f"{'' if handled_ == args.events else f'  (handled {handled_})'}")  # fmt: skip
-    print("  (pipelined: RuntimeOptions(pipelined=True), handled events end on the finisher thread)")
     print(f"runtime's own cost per event, no wasm (the minimal guest's output): submit {submit_us:.1f} µs, dispatch {dispatch_us:.1f} µs")
     print(f"raw wasmtime-py events.handle (floor): {floor:8.0f} calls/s")
     print(f"submit -> queue -> handler -> commands: {rate:8.0f} events/s  ({rate / floor:.0%} of the floor; handled {handled})")

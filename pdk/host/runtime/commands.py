@@ -18,10 +18,8 @@ each able to end the command:
    WebSocket and HTTP issues register executors).
 
 Executors are plain functions `(CommandContext) -> Execution` in
-`ServiceRuntime.command_executors`. They run on the runtime's finisher thread (or
-the dispatcher's), one command at a time in the order of the events (dispatcher.py,
-finisher.py), while the dispatcher may be calling the next handler, so they must
-not block: an asynchronous executor starts its work
+`ServiceRuntime.command_executors`. They run on the dispatcher thread, between two
+handler calls, so they must not block: an asynchronous executor starts its work
 elsewhere, returns `executed` at once, and later delivers the result as an event
 with `runtime.submit(ingress, kind, payload, correlation_id=command_id)` (`ingress`
 is `context.event.ingress` unless the plugin says otherwise; the ingress must

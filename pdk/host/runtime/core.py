@@ -28,7 +28,6 @@ from .commands import COMMAND_RESULTS, CommandChecker, CommandResult, Executor, 
 from .counters import Counters
 from .dead_letters import DeadLetterStore
 from .emit_log import EmitLog
-from .finisher import Finisher
 from .guest import EVENT_WORLDS, Guest, WasmGuest
 from .intake import Intake
 from .lifecycle import Lifecycle, RestartPolicy, now_ms
@@ -136,8 +135,6 @@ class RuntimeCore:
         self._durations: deque[float] = deque(maxlen=32)
 
         self._thread: threading.Thread | None = None
-        # Ends handled events while the dispatcher calls the guest with the next (finisher.py).
-        self._finisher = Finisher(f"yoi-finish:{manifest.id}")
         self._dispatcher_waits = False  # the dispatcher waits on `_cv` for work (dispatcher.py)
         self._stop_requested = False
         self._drain_deadline = 0.0
@@ -210,7 +207,7 @@ class RuntimeCore:
             queue={
                 "depth": queue.depth(),
                 "capacity": queue.capacity,
-                "in_flight": queue.in_progress(),  # (the one in the guest, and any handed to the finisher)
+                "in_flight": 1 if queue.in_flight is not None else 0,
                 "by_ingress": {
                     name: {
                         "held": queue.held_by(name),

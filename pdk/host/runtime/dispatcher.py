@@ -22,16 +22,6 @@ go (it traps as soon as it re-enters wasm) and ends without touching anything.
 `DispatcherThread.join` follows replacements, so `stop()` never waits for a blocked
 thread. Lifecycle calls (`start`, `status`, `stop`) and tool calls keep the worker
 thread (`PluginInstance.call`), which bounds them the same way.
-
-Pipelining (`RuntimeOptions.pipelined`, off by default). While more events wait, a sound output (`_sound_output`: a record, its
-`data_json` parsed, its commands a list) is handed to the runtime's finisher thread
-(finisher.py; with nothing waiting it ends here, which answers sooner), which runs
-its commands and ends the event while this thread calls the guest with the next one;
-the guest call releases the GIL, so on two cores the two overlap. Commands and
-outcomes keep the order of the events (one finisher, FIFO), executors and outcome
-callbacks are still called from one thread at a time (the finisher's), and
-everything else - a fault, the plugin's error, a refused output, a status read, a
-restart, a stop - first waits until every handed event has ended (`barrier`).
 """
 
 from __future__ import annotations
@@ -159,15 +149,13 @@ class Dispatcher(Supervisor):
             if action == "event":
                 assert event is not None
                 keep_going = self._dispatch(event)
+            elif action == "refresh":
+                keep_going = self._refresh_status()
+            elif action == "recover":
+                keep_going = self._recover(tool_fault_error(), "tool")
             else:
-                self._finisher.barrier()  # every handed-off event has ended before anything else is done
-                if action == "refresh":
-                    keep_going = self._refresh_status()
-                elif action == "recover":
-                    keep_going = self._recover(tool_fault_error(), "tool")
-                else:
-                    self._finish_stop()
-                    return
+                self._finish_stop()
+                return
             if not keep_going:
                 self._enter_failed()
                 return
@@ -224,48 +212,11 @@ class Dispatcher(Supervisor):
             fault = exc
         # (CallAbandoned passes: `_in_call` is then the replacement's to read.)
         self._in_call = None
-        duration = time.perf_counter() - started
-        if fault is None and self._hand_off(event, result, duration):
-            return True
-        return self._after_call(event, fault, result, duration)
-
-    def _hand_off(self, event: QueuedEvent, result: Any, duration: float) -> bool:
-        """Hand a sound output (see `_sound_output`) to the finisher, which runs its
-        commands and ends the event while this thread goes on with the next one
-        (finisher.py), when a next one waits (a racy look at the queue: a wrong
-        guess only moves where the event ends). False when it ends here
-        (`_after_call`)."""
-        if not self.options.pipelined:
-            return False
-        if not self._queue.depth() and not self._finisher.pending():
-            return False  # nothing to overlap with: ending it here answers sooner (an echo's reply)
-        if self.guest.recycles != self._known_recycles:
-            return False  # a tool call recycled the instance meanwhile: the restart is decided here
-        try:
-            sound = self._sound_output(result)
-        except Exception:  # noqa: BLE001 - `_after_call` reports it
-            return False
-        if isinstance(sound, dict):
-            return False
-        with self._lock:
-            self._queue.hand_off(event)
-        self._finisher.hand(self._finish_handed, (event, sound[0], sound[1], duration))
-        return True
-
-    def _finish_handed(self, item: tuple[QueuedEvent, Any, list[Any], float]) -> None:
-        """(the finisher thread) Run a handed event's commands and end it, as
-        `_after_call` would have."""
-        event, data, commands, duration = item
-        try:
-            self._end_sound(event, data, commands, duration)
-        except Exception as exc:  # noqa: BLE001 - as in `_after_call`
-            self.plugin.diagnostics.add("host", "error", f"output of event {event.id} refused: {type(exc).__name__}: {exc}")
-            self._end_attempt_failed(event, invalid_output_error(f"the output could not be processed: {type(exc).__name__}"), duration)
+        return self._after_call(event, fault, result, time.perf_counter() - started)
 
     def _after_call(self, event: QueuedEvent, fault: GuestFault | None, result: Any, duration: float) -> bool:
         """End a delivery attempt whose `handle` returned `result` or faulted; False
         when the runtime must fail (restart budget spent)."""
-        self._finisher.barrier()  # earlier events end first (their commands, retries, counters)
         outside = self._sync_recycles(fault is not None)
         try:
             ended = self._end_with_output(event, fault, result, duration)
@@ -285,16 +236,6 @@ class Dispatcher(Supervisor):
         attempt failed with (a fault, the plugin's error, or `invalid_output`)."""
         if fault is not None:
             return fault_error(fault)
-        sound = self._sound_output(result)
-        if isinstance(sound, dict):
-            return sound
-        self._end_sound(event, sound[0], sound[1], duration)
-        return None
-
-    def _sound_output(self, result: Any) -> tuple[Any, list[Any]] | dict[str, Any]:
-        """(the parsed `data_json`, the commands) of an output that ends its event as
-        handled, or the error the attempt fails with (the plugin's error, or
-        `invalid_output`). Runs nothing."""
         output = result.value if isinstance(result, Ok) else None
         if type(output) is not dict and not isinstance(output, Mapping):
             return guest_error(result.value if isinstance(result, Err) else None)
@@ -311,12 +252,10 @@ class Dispatcher(Supervisor):
         commands = output.get("commands") or []
         if not isinstance(commands, list):
             return invalid_output_error("handler output commands must be a list")
-        return data, commands
-
-    def _end_sound(self, event: QueuedEvent, data: Any, commands: list[Any], duration: float) -> None:
         at_ms = now_ms()  # the output's time: its command results and its outcome
         results = self._run_commands(event, commands, at_ms)
         self._end_handled(event, results, data, duration, at_ms)
+        return None
 
     def _run_commands(self, event: QueuedEvent, commands: list[Any], at_ms: int) -> list[CommandResult]:
         # Executors see the public runtime (the dispatcher is always a ServiceRuntime's).

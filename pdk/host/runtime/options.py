@@ -48,12 +48,7 @@ class RuntimeOptions:
     for a retry and in flight); an ingress's own `queue_capacity` bounds its share.
     `max_attempts` / `retry_backoff_ms` apply to ingresses that do not declare them.
     `restart_*` is the restart budget and backoff after traps and deadlines.
-    `call_deadline_s` overrides the instance's per-call deadline for runtime calls.
-    `pipelined=True` lets handled events end on the finisher thread while the next
-    one is in the guest (dispatcher.py, finisher.py; the same results, in the same
-    order). Off by default: under CPU load it measured slower (a third thread
-    competing for the GIL), and it was not measured on an idle machine yet
-    (bench/runtime_bench.py prints both)."""
+    `call_deadline_s` overrides the instance's per-call deadline for runtime calls."""
 
     queue_capacity: int = QUEUE_CAPACITY_DEFAULT
     max_attempts: int = MAX_ATTEMPTS_DEFAULT
@@ -63,7 +58,6 @@ class RuntimeOptions:
     restart_backoff_initial_s: float = RESTART_BACKOFF_INITIAL_S
     restart_backoff_max_s: float = RESTART_BACKOFF_MAX_S
     call_deadline_s: float | None = None
-    pipelined: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.queue_capacity <= QUEUE_CAPACITY_MAX:

@@ -12,10 +12,6 @@ without holding the runtime lock, and the reservation keeps that room. Events
 recovered from the store at start are put without a reservation and may exceed
 the capacity until they drain (new events are refused meanwhile).
 
-An event whose output the dispatcher judged sound may be handed off (`hand_off`)
-to end on the runtime's finisher thread (finisher.py) while the next one is in
-flight: it keeps its slot until it ends (`finish`), in hand-off order.
-
 Not thread-safe on its own: `ServiceRuntime` calls it under its lock. Ready retries
 go before fresh events (they were accepted earlier); fresh events are FIFO.
 """
@@ -38,7 +34,6 @@ class EventQueue:
         self._fresh: deque[QueuedEvent] = deque()
         self._delayed: list[tuple[float, int, QueuedEvent]] = []  # a heap by (not_before, seq)
         self.in_flight: QueuedEvent | None = None
-        self._finishing: deque[QueuedEvent] = deque()  # handed off, not ended yet (oldest first)
         self._held: dict[str, int] = {}  # per ingress: waiting + in flight (no zero entries)
         self._pending: Counter[tuple[str, str]] = Counter()  # per (ingress, kind): waiting only
         self._reserved: Counter[str] = Counter()  # per ingress: slots kept for events being stored
@@ -52,12 +47,8 @@ class EventQueue:
         return len(self._fresh) + len(self._delayed)
 
     def held(self) -> int:
-        """Slots in use: waiting + in flight + handed off (not counting reservations)."""
-        return self.depth() + (1 if self.in_flight is not None else 0) + len(self._finishing)
-
-    def in_progress(self) -> int:
-        """Events taken and not ended: the one in flight and those handed off."""
-        return (1 if self.in_flight is not None else 0) + len(self._finishing)
+        """Slots in use: waiting + in flight (not counting reservations)."""
+        return self.depth() + (1 if self.in_flight is not None else 0)
 
     def held_by(self, ingress: str) -> int:
         return self._held.get(ingress, 0)
@@ -71,7 +62,7 @@ class EventQueue:
 
     def room_for(self, ingress: str) -> str | None:
         """None when an event of `ingress` fits, else why not."""
-        used = len(self._fresh) + len(self._delayed) + (self.in_flight is not None) + len(self._finishing) + self._reserved_total
+        used = len(self._fresh) + len(self._delayed) + (self.in_flight is not None) + self._reserved_total
         if used >= self.capacity:
             return f"the queue is full ({used}/{self.capacity} events queued or in flight)"
         share = self.ingress_capacity.get(ingress)
@@ -140,23 +131,17 @@ class EventQueue:
         self.in_flight = event
         return event
 
-    def hand_off(self, event: QueuedEvent) -> None:
-        """The in-flight event ends elsewhere (the finisher); the next one may be
-        taken. It keeps its slot until `finish` (or `defer`)."""
-        self._expect_in_flight(event)
-        self.in_flight = None
-        self._finishing.append(event)
-
     def finish(self, event: QueuedEvent) -> None:
-        """The event in flight, or the oldest one handed off, ended (handled or
-        dead-lettered): free its slot."""
-        self._leave(event)
+        """The in-flight event ended (handled or dead-lettered): free its slot."""
+        if self.in_flight is not event:
+            self._expect_in_flight(event)
+        self.in_flight = None
         self._release(event)
 
     def defer(self, event: QueuedEvent, not_before: float) -> None:
-        """The event in flight (or the oldest one handed off) goes back to wait for a
-        retry; it keeps its slot."""
-        self._leave(event)
+        """The in-flight event goes back to wait for a retry; it keeps its slot."""
+        self._expect_in_flight(event)
+        self.in_flight = None
         event.not_before = not_before
         heapq.heappush(self._delayed, (not_before, event.seq, event))
         self._pending[(event.ingress, event.kind)] += 1
@@ -178,14 +163,6 @@ class EventQueue:
             held[event.ingress] = left
         else:
             held.pop(event.ingress, None)
-
-    def _leave(self, event: QueuedEvent) -> None:
-        if self.in_flight is event:
-            self.in_flight = None
-        elif self._finishing and self._finishing[0] is event:
-            self._finishing.popleft()
-        else:
-            raise RuntimeError(f"event {event.id} is not the one in flight")
 
     def _expect_in_flight(self, event: QueuedEvent) -> None:
         if self.in_flight is not event:

@@ -156,7 +156,7 @@ class ServiceRuntime(Dispatcher):
         store marks the stop clean, so their attempts stay exact); in memory,
         dead-lettered with reason `stopping`. A failed runtime stays `failed`.
         Returns status."""
-        if threading.current_thread() is self._thread or self._finisher.owns_current_thread():
+        if threading.current_thread() is self._thread:
             raise RuntimeError("stop() cannot be called from the dispatcher thread (e.g. from an outcome callback)")
         with self._control:
             with self._cv:
@@ -250,8 +250,7 @@ class ServiceRuntime(Dispatcher):
 
     def register_executor(self, kind: str, executor: Executor) -> None:
         """Execute commands of `kind` with `executor(CommandContext) -> Execution`
-        from now on (on the finisher or dispatcher thread, one at a time; it must not
-        block, see commands.py).
+        from now on (on the dispatcher thread; it must not block, see commands.py).
         Replaces the previous executor of that kind."""
         if kind not in COMMAND_KINDS:
             raise ValueError(f"unknown command kind {kind!r} (known: {', '.join(COMMAND_KINDS)})")
@@ -266,8 +265,7 @@ class ServiceRuntime(Dispatcher):
 
     def on_outcome(self, callback: OutcomeCallback) -> None:
         """Call `callback(outcome)` for every final outcome (`handled` or
-        `dead_lettered`), from the dispatcher or finisher thread (one at a time, in
-        order; dispatcher.py). It must not block; exceptions
+        `dead_lettered`), from the dispatcher thread. It must not block; exceptions
         are logged to the plugin's diagnostics."""
         with self._lock:
             self._callbacks = [*self._callbacks, callback]
