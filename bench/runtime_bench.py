@@ -1,6 +1,6 @@
 """Benchmark the Service/Ingress runtime against the raw export call.
 
-    python bench/runtime_bench.py [--events N]
+    python bench/runtime_bench.py [--events N] [--rounds R]
 
 Two components of the `service` world: the PDK-built example counter-service and a
 minimal guest built here without the PDK (bench/minimal_guests.py: its handler returns
@@ -12,7 +12,10 @@ each, floors measured in this run, all calls/s of `events.handle` on one thread:
   host call         the host's own instance, `PluginInstance.call_here` (limits, deadline)
 
 and events/s through submit -> queue -> dispatcher -> handler -> commands (target >= 90%
-of the raw fast call); the runtime's own cost per event without wasm (a guest object that
+of the raw fast call). Every column is measured once per round, the rounds interleaved
+(a load swing hits all columns alike); the table gives the medians of the rounds, and
+each round's runtime/fast ratio is printed above it, and the process's CPU time per
+call/event (all threads) beside them, which other work on the machine moves less. Then the runtime's own cost per event without wasm (a guest object that
 answers what the minimal guest answers: `submit` with the dispatcher held, `dispatch`
 of a full queue with no submitter); then, for counter-service, p50/p99 dispatch latency
 (accepted -> outcome) and HTTP ingress requests/s on loopback (202s). The load average
@@ -57,9 +60,10 @@ def plain_event(i: int) -> dict[str, object]:
             "created_at_ms": 0, "attempt": 1, "correlation_id": None}  # fmt: skip
 
 
-def raw_floor(component_path: Path, n: int) -> tuple[float, float]:
+def raw_floor(component_path: Path, n: int) -> tuple[float, float, float]:
     """Calls/s of `events.handle` on one plain wasmtime-py instance (no queue or
-    commands): with wasmtime-py's own conversion, and through pdk.host._fastcall."""
+    commands): with wasmtime-py's own conversion, and through pdk.host._fastcall;
+    then the process's CPU µs per fast call."""
     store, func = raw_instance(component_path)
     start = func(LIFECYCLE, "start")
     start(store, "{}")
@@ -78,15 +82,16 @@ def raw_floor(component_path: Path, n: int) -> tuple[float, float]:
     fast = bind_export(owner, (EVENTS, "handle"), handle, store, mode="fast")  # type: ignore[arg-type]
     for i in range(min(200, n)):
         fast(plain_event(i))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for i in range(n):
         fast(plain_event(i))
     fast_rate = n / (time.perf_counter() - started)
+    fast_cpu = (time.process_time() - cpu) / n * 1e6
     del store
-    return plain, fast_rate
+    return plain, fast_rate, fast_cpu
 
 
-def host_call_rate(host: Host, plugin_dir: Path, n: int) -> float:
+def host_call_rate(host: Host, plugin_dir: Path, n: int) -> tuple[float, float]:
     """Calls/s of `events.handle` on the host's own instance (`call_here`: the call the
     dispatcher makes), without the runtime."""
     instance = host.load(plugin_dir, dev_grants=True).instance
@@ -94,17 +99,19 @@ def host_call_rate(host: Host, plugin_dir: Path, n: int) -> float:
     call = getattr(instance, "call_here", instance.call)  # (`call` in builds before call_here)
     for i in range(min(200, n)):
         call(EVENTS, "handle", plain_event(i))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for i in range(n):
         call(EVENTS, "handle", plain_event(i))
     rate = n / (time.perf_counter() - started)
+    cpu_us = (time.process_time() - cpu) / n * 1e6
     instance.close()
-    return rate
+    return rate, cpu_us
 
 
-def runtime_rate(host: Host, plugin_dir: Path, n: int) -> tuple[float, int]:
+def runtime_rate(host: Host, plugin_dir: Path, n: int) -> tuple[float, int, float]:
     """Events/s through submit -> queue -> dispatcher -> handler -> commands, the
-    submitter retrying as soon as the queue is full (1 ms naps)."""
+    submitter retrying as soon as the queue is full (1 ms naps); the events handled;
+    the process's CPU µs per event (every thread: submitter, dispatcher, ticker)."""
     plugin = host.load(plugin_dir, dev_grants=True)
     rt = ServiceRuntime(plugin, {}, RuntimeOptions(queue_capacity=1024))
     rt.start()
@@ -112,7 +119,7 @@ def runtime_rate(host: Host, plugin_dir: Path, n: int) -> tuple[float, int]:
         rt.submit("inbox", "message", Case("text", "hello"))
     rt.wait_idle(120)
     before = rt.status()["counters"]["handled"]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     sent = 0
     while sent < n:
         if getattr(rt.submit("inbox", "message", Case("text", "hello")), "event_id", None) is None:
@@ -121,9 +128,10 @@ def runtime_rate(host: Host, plugin_dir: Path, n: int) -> tuple[float, int]:
         sent += 1
     rt.wait_idle(300)
     rate = n / (time.perf_counter() - started)
+    cpu_us = (time.process_time() - cpu) / n * 1e6
     handled = rt.status()["counters"]["handled"] - before
     rt.stop()
-    return rate, handled
+    return rate, handled, cpu_us
 
 
 class NoWasmGuest:
@@ -194,7 +202,8 @@ def load_average() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (each measures every column once)")
     args = parser.parse_args()
     load_before = load_average()
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,14 +213,26 @@ def main() -> None:
         component_path = next((plugin_dir / "build").glob("*.wasm"))
         minimal_dir = Path(tmp) / "minimal-service"
         components = {"counter-service (PDK)": (plugin_dir, component_path), "minimal service": (minimal_dir, build_minimal("service", minimal_dir))}
-        rows: list[tuple[str, float, float, float, float, int]] = []
+        # Per component, per round: (raw wasmtime-py, raw fast call, host call, runtime, handled).
+        measured: dict[str, list[tuple[float, float, float, float, int]]] = {label: [] for label in components}
+        # Per component, per round: the process's CPU µs per call/event (fast call, host call, runtime).
+        cpu_costs: dict[str, list[tuple[float, float, float]]] = {label: [] for label in components}
+        overheads: list[tuple[float, float]] = []
         with Host(cache_dir=Path(tmp) / "cache", stderr=io.StringIO()) as host:
-            for label, (directory, wasm) in components.items():
-                plain, fast = raw_floor(wasm, args.events)
-                here = host_call_rate(host, directory, args.events)
-                rate, handled = runtime_rate(host, directory, args.events)
-                rows.append((label, plain, fast, here, rate, handled))
-            submit_us, dispatch_us = runtime_overhead(host, minimal_dir)
+            for _ in range(args.rounds):  # interleaved: every column once per round, so a load swing hits all
+                for label, (directory, wasm) in components.items():
+                    plain, fast, fast_cpu = raw_floor(wasm, args.events)
+                    here, here_cpu = host_call_rate(host, directory, args.events)
+                    rate, handled, rate_cpu = runtime_rate(host, directory, args.events)
+                    measured[label].append((plain, fast, here, rate, handled))
+                    cpu_costs[label].append((fast_cpu, here_cpu, rate_cpu))
+                overheads.append(runtime_overhead(host, minimal_dir))
+        submit_us = statistics.median(o[0] for o in overheads)
+        dispatch_us = statistics.median(o[1] for o in overheads)
+        rows: list[tuple[str, float, float, float, float, int]] = []
+        for label, runs in measured.items():
+            med = [statistics.median(run[i] for run in runs) for i in range(4)]
+            rows.append((label, med[0], med[1], med[2], med[3], min(run[4] for run in runs)))
         floor = rows[0][1]
 
         with Host(cache_dir=Path(tmp) / "cache", stderr=io.StringIO()) as host:
@@ -273,11 +294,20 @@ def main() -> None:
     lat = sorted(latencies)
     p50 = statistics.median(lat) * 1000
     p99 = lat[int(len(lat) * 0.99) - 1] * 1000
-    print(f"events.handle calls/s on one thread ({args.events} calls/events each; runtime target >= 90% of the raw fast call)")
+    print(f"events.handle calls/s on one thread ({args.events} calls/events each, {args.rounds} interleaved rounds; runtime target >= 90% of the raw fast call)")
+    for label, runs in measured.items():
+        ratios = [run[3] / run[1] for run in runs]
+        print(f"  {label}: runtime/fast per round {', '.join(f'{r:.0%}' for r in ratios)} (median {statistics.median(ratios):.0%});"
+              f" runtime events/s per round {', '.join(f'{run[3]:.0f}' for run in runs)}")  # fmt: skip
+    print("medians of the rounds:")
     print(f"{'component':<24}{'raw wasmtime-py':>16}{'raw fast call':>14}{'host call':>11}{'runtime':>9}   runtime/fast  runtime/host  runtime/wasmtime-py")
     for label, plain, fast, here, rate_, handled_ in rows:
         print(f"{label:<24}{plain:16.0f}{fast:14.0f}{here:11.0f}{rate_:9.0f}   {rate_ / fast:11.0%}  {rate_ / here:12.0%}  {rate_ / plain:18.0%}"
               f"{'' if handled_ == args.events else f'  (handled {handled_})'}")  # fmt: skip
+    print("CPU µs per call/event, the whole process (less moved by other load than wall time; medians of the rounds):")
+    for label, costs in cpu_costs.items():
+        fast_cpu, here_cpu, rate_cpu = (statistics.median(c[i] for c in costs) for i in range(3))
+        print(f"  {label:<22} fast call {fast_cpu:7.1f}   host call {here_cpu:7.1f}   runtime {rate_cpu:7.1f}   fast/runtime {fast_cpu / rate_cpu:.0%}")
     print(f"runtime's own cost per event, no wasm (the minimal guest's output): submit {submit_us:.1f} µs, dispatch {dispatch_us:.1f} µs")
     print(f"raw wasmtime-py events.handle (floor): {floor:8.0f} calls/s")
     print(f"submit -> queue -> handler -> commands: {rate:8.0f} events/s  ({rate / floor:.0%} of the floor; handled {handled})")
