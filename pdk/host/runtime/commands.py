@@ -166,6 +166,10 @@ class CommandChecker:
         # Emit topics that passed the pattern (a pure check of the text; most outputs
         # repeat a few topics), at most TOPICS_REMEMBERED of them.
         self._topics: set[str] = set()
+        # `websocket_send` verdicts per declared connection: a pure function of its URL,
+        # these grants and the manifest's targets, all fixed here (the URL match cost
+        # more than the rest of an echo's host path).
+        self._websocket_verdicts: dict[str, str | None] = {}
 
     def invalid(self, kind: str, value: Any) -> str | None:
         """Why the command's shape is invalid, or None."""
@@ -210,13 +214,18 @@ class CommandChecker:
     def denied(self, kind: str, value: Mapping[str, Any]) -> str | None:
         """Why the plugin may not do this, or None."""
         if kind == "websocket_send":
+            name = value["connection"]
+            verdicts = self._websocket_verdicts
+            if name in verdicts:
+                return verdicts[name]
             if not self.grants.allows_host_api("websocket"):
                 return "host api 'websocket' is not granted"
-            url = self.connections.get(value["connection"])
+            url = self.connections.get(name)
             if url is None:
-                return f"connection {value['connection']!r} is not declared in the manifest"
+                return f"connection {name!r} is not declared in the manifest"
             verdict = self.grants.check_websocket(url, self.websocket_targets)
-            return None if verdict.allowed else f"connection {value['connection']!r}: {verdict.reason}"
+            refusal = verdicts[name] = None if verdict.allowed else f"connection {name!r}: {verdict.reason}"
+            return refusal
         if kind == "http_request":
             verdict = self.grants.check_request(value["url"], str(value["method"]).upper(), self.request_targets)
             return None if verdict.allowed else verdict.reason
