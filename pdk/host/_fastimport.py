@@ -9,7 +9,10 @@ round trip itself. Here a host function is registered with
 ``wasmtime_component_linker_instance_add_func`` directly: one module-level ctypes
 callback for every host function, and the callback's ``data`` is an index into
 `_TABLE`, which maps it to the bound function (released by the finalizer when
-wasmtime drops the definition). Per function type the converters are generated
+wasmtime drops the definition). The bound function is called with the calling
+store's data (`store_data`: the object the store was made with, ``wasmtime.Store(engine,
+data=...)``), so that one definition serves every store of a shared linker and each
+store's calls act on its own object (``pdk/host/linker.py``). Per function type the converters are generated
 once (``pdk/host/_fastgen.py``) from the codec's plans (``pdk/host/codec.py``):
 
 - the arguments, which wasmtime passes as C values side by side, are read by a
@@ -48,17 +51,18 @@ from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as _ffi
+from wasmtime._value import SLAB as _SLAB
 from wasmtime.component import FuncType, LinkerInstance, ValType
 
 from ._clayout import LAYOUT_OK, VAL
 from ._fastgen import Full, Generated, Unsupported, check_supported, generate, generate_args
 from .codec import CodecError, FuncCodec
 
-__all__ = ["ImportPlan", "Unsupported", "add_import", "defined"]
+__all__ = ["ImportPlan", "Unsupported", "add_import", "defined", "store_data"]
 
-Impl = Callable[..., Any]
+Impl = Callable[..., Any]  # impl(store_data, *plain_args) -> plain result
 Fallback = Callable[[Exception], Any]
-_Call = Callable[[Any, int, Any, int], int]  # (args, nargs, results, nresults) -> error address (0: none)
+_Call = Callable[[int, Any, int, Any, int], int]  # (context, args, nargs, results, nresults) -> error address (0: none)
 
 _vp, _sz = ctypes.c_void_p, ctypes.c_size_t
 # wasmtime_component_func_callback_t with every pointer as a plain address: the same
@@ -77,6 +81,7 @@ def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
 _add_func = _proto("wasmtime_component_linker_instance_add_func", _vp, _vp, ctypes.c_char_p, _sz, _CALLBACK, _vp, _FINALIZER)
 _val_clone = _proto("wasmtime_component_val_clone", None, _vp, _vp)  # (src, dst)
 _error_new = _proto("wasmtime_error_new", _vp, ctypes.c_char_p)
+_context_get_data = _proto("wasmtime_context_get_data", _vp, _vp)
 
 _ARENA_MIN = 4096  # bytes of a result's first arena (at least twice its fixed part)
 _TRAP_MESSAGE = b"yoi host import: the host could not produce a value of the declared type"
@@ -95,6 +100,22 @@ def defined() -> int:
     return _last_index
 
 
+def store_data(context: int | None) -> Any:
+    """The object a store was made with (``wasmtime.Store(engine, data=obj)``), from the
+    address of its ``wasmtime_context_t`` (a host function's `context`); None for a
+    store made without one.
+
+    wasmtime-py keeps `obj` in its handle slab (``wasmtime/_slab.py``: handles are never
+    reused) under the handle it stores as the store's data, and frees it only when the
+    store is deleted: a live store's data always names that store's own object."""
+    if not context:
+        return None
+    handle = _context_get_data(context)
+    if not handle:
+        return None
+    return _SLAB.handles.get(handle - 1)  # wasmtime/_value.py `_intern`: slab handle + 1
+
+
 def _trap() -> int:
     """A fresh wasmtime error (wasmtime takes it over): the guest call traps."""
     error: int = _error_new(_TRAP_MESSAGE)
@@ -103,7 +124,7 @@ def _trap() -> int:
 
 def _callback(data: int, context: int, ty: int, args: int, nargs: int, results: int, nresults: int) -> int:
     try:
-        return _TABLE[data](args, nargs, results, nresults)
+        return _TABLE[data](context, args, nargs, results, nresults)
     except BaseException:  # noqa: BLE001 - nothing may escape into wasmtime
         return _trap()
 
@@ -200,18 +221,19 @@ def _lift(lift_args: Callable[[Any], tuple[Any, ...]], args: Any) -> tuple[Any, 
 
 
 def _bind(plan: ImportPlan, impl: Impl, fallback: Fallback) -> _Call:
-    """The per-call function of one host function: `impl` over plain values; any
-    exception becomes `fallback(exc)` (what the plain path's `_guarded` does)."""
+    """The per-call function of one host function: `impl` over the calling store's data
+    and plain values; any exception becomes `fallback(exc)` (what the plain path's
+    `_guarded` does)."""
     count, lift_args = plan.count, plan.lift_args
     assert lift_args is not None
 
     if not plan.has_result:
 
-        def call_void(args: Any, nargs: int, results: Any, nresults: int) -> int:
+        def call_void(context: int, args: Any, nargs: int, results: Any, nresults: int) -> int:
             if nargs != count or nresults:
                 return _trap()
             try:
-                impl(*_lift(lift_args, args))
+                impl(store_data(context), *_lift(lift_args, args))
             except Exception as exc:
                 try:
                     fallback(exc)
@@ -223,11 +245,11 @@ def _bind(plan: ImportPlan, impl: Impl, fallback: Fallback) -> _Call:
 
     write = plan.write_result
 
-    def call_result(args: Any, nargs: int, results: Any, nresults: int) -> int:
+    def call_result(context: int, args: Any, nargs: int, results: Any, nresults: int) -> int:
         if nargs != count or nresults != 1 or not results:
             return _trap()
         try:
-            write(impl(*_lift(lift_args, args)), results)
+            write(impl(store_data(context), *_lift(lift_args, args)), results)
         except Exception as exc:
             try:
                 write(fallback(exc), results)
@@ -240,19 +262,20 @@ def _bind(plan: ImportPlan, impl: Impl, fallback: Fallback) -> _Call:
 
 def add_import(instance: LinkerInstance, name: str, plan: ImportPlan, impl: Impl, fallback: Fallback) -> None:
     """Defines host function `name` in a linker instance (open in a `with` block):
-    `impl(*plain_args)` returns the plain result; `fallback(exc)` the value to
-    answer when it raised (or its result did not fit the type)."""
+    `impl(store_data, *plain_args)` returns the plain result (`store_data`: the calling
+    store's data, see `store_data`); `fallback(exc)` the value to answer when it raised
+    (or its result did not fit the type)."""
     global _last_index
     index = _last_index = next(_NEXT)
 
-    def first_call(args: Any, nargs: int, results: Any, nresults: int) -> int:
+    def first_call(context: int, args: Any, nargs: int, results: Any, nresults: int) -> int:
         try:
             call = _bind(plan.ready(), impl, fallback)
         except BaseException:  # noqa: BLE001 - no converters: the guest call traps
             return _trap()
         if index in _TABLE:  # (not after the finalizer)
             _TABLE[index] = call
-        return call(args, nargs, results, nresults)
+        return call(context, args, nargs, results, nresults)
 
     _TABLE[index] = first_call
     raw = name.encode("utf-8")

@@ -44,6 +44,7 @@ from pdk.package.errors import PdkError
 from ._fastcall import ExportCall, StoreKnobs, bind_export
 from .diagnostics import DiagnosticLog, StdioCapture
 from .engine import EpochTicker
+from .linker import HostLinker
 from .redact import redact_bounded
 
 INSTANTIATE_DEADLINE_S = 5.0
@@ -240,7 +241,7 @@ class PluginInstance:
         self,
         engine: wasmtime.Engine,
         component: Component,
-        linker: Linker,
+        linker: Linker | HostLinker,
         ticker: EpochTicker,
         limits: InstanceLimits,
         diagnostics: DiagnosticLog,
@@ -249,6 +250,8 @@ class PluginInstance:
         self._engine = engine
         self._component = component
         self._linker = linker
+        # A host linker's imports act on the data of the calling store (pdk/host/linker.py).
+        self._store_data = linker.store_data if isinstance(linker, HostLinker) else None
         self._ticker = ticker
         self.limits = limits
         self._diagnostics = diagnostics
@@ -273,7 +276,7 @@ class PluginInstance:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def _new_store(self) -> wasmtime.Store:
-        store = wasmtime.Store(self._engine)
+        store = wasmtime.Store(self._engine, self._store_data)
         wasi = wasmtime.WasiConfig()  # empty: no preopens, env, args or sockets
         out, err = StdioCapture(self._diagnostics, "stdout"), StdioCapture(self._diagnostics, "stderr")
         wasi.stdout_custom = out.write
