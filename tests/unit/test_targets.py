@@ -599,3 +599,30 @@ def test_explicit_loopback_grant_allows_the_whole_request() -> None:
 def test_restricted_reason_is_specific() -> None:
     result = check_resolved("a.example.com", ["169.254.169.254"], [http("*.example.com")], [http("*.example.com")])
     assert "restricted" in result.reason and "169.254.169.254" in result.reason
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "10.0.0.1.", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", "fe80::1%eth0", "2001:DB8::1",
+     "1.2.3", "01.2.3.4", "0x7f.0.0.1", "256.1.1.1", "١٢٧.٠.٠.١", "localhost", "api.example.com", "123", "1.2.3.4.5"],
+)  # fmt: skip
+def test_ip_literals_are_told_from_names_as_ipaddress_tells_them(host: str) -> None:
+    # normalize_host only asks `ipaddress` about texts that could be IP literals; the
+    # answer must be the one asking it about every text gives.
+    import ipaddress
+
+    lowered = host.lower()
+    try:
+        expected: str | None = str(ipaddress.ip_address(lowered))
+    except ValueError:
+        expected = None
+    try:
+        got: str | None = normalize_host(host)
+    except UrlError:
+        got = None
+    if expected is not None:
+        assert got == expected
+    else:
+        assert got is None or not any(ch == ":" for ch in got)  # a name (or refused), never an address
+        if got is not None:
+            assert got == lowered.rstrip(".").encode("idna").decode("ascii")
