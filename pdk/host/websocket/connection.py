@@ -408,14 +408,19 @@ class Connection:
         """Send without the event loop when that is safe (wire.py): the result, or a
         future for a frame whose rest the loop writes; None: use `offer` instead."""
         wire = self._wire
-        if wire is None or not wire.direct or self._stopping or message.size > self.options.max_send_bytes:
+        if wire is None or not wire.direct or self._stopping:
             return None
-        taken = wire.send(message.data)
+        data = message.data
+        text = isinstance(data, str)
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        if len(payload) > self.options.max_send_bytes:
+            return None
+        taken = wire.send(payload, text)
         if taken is None:
             return None
         if taken is not True:
             return taken  # the driver waits for it, then calls `count_sent`
-        return self.count_sent(message.size)
+        return self.count_sent(len(payload))
 
     def count_sent(self, size: int) -> dict[str, Any]:
         with self.gate.lock:

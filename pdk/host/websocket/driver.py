@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..grants import GrantSet
+from ..runtime.commands import Execution
 from .connection import Connection
 from .options import DriverOptions
 from .plan import ConnectionPlan, plan_connections, recheck, wanted_kinds
@@ -193,8 +194,6 @@ class WebSocketDriver:
 
     def _execute_command(self, context: Any) -> Any:
         """The runtime's executor: `(CommandContext) -> Execution`."""
-        from ..runtime.commands import Execution
-
         outcome = self.send(context.value)
         return Execution(outcome["result"], outcome["detail"])
 

@@ -25,17 +25,62 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import socket
+import struct
 import threading
 from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection
-from websockets.frames import Frame, Opcode
+from websockets.frames import Opcode
 from websockets.protocol import State
+
+try:  # the library's C masking, as its own serializer uses (a pure-Python fallback otherwise)
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
 
 # A send that wrote part of its frame: True once the loop wrote the rest, False when
 # the connection closed first.
 RestWritten = concurrent.futures.Future[bool]
+
+# Masking keys are drawn from the OS's random source (as the library's serializer
+# does, RFC 6455 section 5.3), this many per read and per thread: one `os.urandom`
+# call (a syscall that also gives the GIL away) per 1024 frames, not one per frame.
+MASK_KEYS_PER_READ = 1024
+_FIN_TEXT, _FIN_BINARY = 0x80 | Opcode.TEXT, 0x80 | Opcode.BINARY
+
+
+class _MaskKeys(threading.local):
+    def __init__(self) -> None:
+        self.pool = b""
+        self.at = 0
+
+    def take(self) -> bytes:
+        at = self.at
+        if at >= len(self.pool):
+            self.pool, at = os.urandom(4 * MASK_KEYS_PER_READ), 0
+        self.at = at + 4
+        return self.pool[at : at + 4]
+
+
+_mask_keys = _MaskKeys()
+
+
+def client_frame(payload: bytes, text: bool) -> bytes:
+    """One whole (FIN) unfragmented text or binary frame, masked as a client's must be:
+    the bytes the library's `Frame(...).serialize(mask=True)` makes without extensions
+    (tests/unit/test_websocket_wire.py compares them)."""
+    head1 = _FIN_TEXT if text else _FIN_BINARY
+    length = len(payload)
+    if length < 126:
+        head = bytes((head1, 0x80 | length))
+    elif length < 65536:
+        head = struct.pack("!BBH", head1, 0xFE, length)
+    else:
+        head = struct.pack("!BBQ", head1, 0xFF, length)
+    key = _mask_keys.take()
+    return head + key + apply_mask(payload, key)
 
 
 class SendGate:
@@ -99,15 +144,14 @@ class Wire:
         """Whether this connection can take a send without the loop at all."""
         return self._sock is not None
 
-    def send(self, data: str | bytes) -> Literal[True] | RestWritten | None:
-        """Write one message now, from any thread. True: the whole frame is in the
-        socket. None: nothing was written; use the loop's path. A future: part of it
-        was written, the loop writes the rest."""
+    def send(self, data: bytes, text: bool) -> Literal[True] | RestWritten | None:
+        """Write one message (`data`: its bytes, UTF-8 for a text message) now, from
+        any thread. True: the whole frame is in the socket. None: nothing was written;
+        use the loop's path. A future: part of it was written, the loop writes the rest."""
         sock = self._sock
         if sock is None:
             return None
-        frame = Frame(Opcode.TEXT, data.encode("utf-8")) if isinstance(data, str) else Frame(Opcode.BINARY, data)
-        payload = frame.serialize(mask=True)
+        payload = client_frame(data, text)
         with self.lock:
             if self.gate.loop_items or not self._ready_locked():
                 return None
