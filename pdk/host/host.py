@@ -286,7 +286,7 @@ class Host:
             raise PluginRefused("not_a_component", f"{manifest.runtime.component} is not a valid component: {str(exc).splitlines()[0]}") from None
         component, engine = compiled.component, compiled.engine
         shape = component_shape(component, engine)
-        problems = check_world(shape, component_world or manifest.runtime.world)
+        problems = _world_problems(component, shape, component_world or manifest.runtime.world)
         if problems:
             raise PluginRefused("world_mismatch", f"{manifest.id}: {problems[0]}", problems)
         diagnostics = DiagnosticLog()
@@ -326,6 +326,18 @@ class Host:
             return GrantSet.empty("no grants file given: pass --grants FILE (grants=PATH in Python), or --dev-grants (dev_grants=True) during development")
         grants_file = grants if isinstance(grants, GrantsFile) else GrantsFile.load(grants)
         return grants_file.for_package(m.id, m.version, package.digest)
+
+
+def _world_problems(component: Any, shape: ComponentShape, world: str) -> list[Problem]:
+    """`check_world`, once per component and world (kept on the compiled component,
+    which compile_cache shares between loads of the same bytes)."""
+    checked: dict[str, tuple[Problem, ...]] | None = getattr(component, "_yoi_world_checks", None)
+    if checked is None:
+        checked = component._yoi_world_checks = {}
+    found = checked.get(world)
+    if found is None:
+        found = checked[world] = tuple(check_world(shape, world))
+    return list(found)
 
 
 def _source(package: PluginPackage) -> ComponentSource:
