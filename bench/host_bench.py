@@ -18,10 +18,14 @@ Four components: the PDK-built examples (text-tools: `tool` world, counter-servi
 
 and through the host (`Host.load`, optimized tier): `call_tool` (tools) or
 `PluginInstance.call("events", "handle")` (services), against the bare call of the
-host's own live instance; warm load (compile-cache hit + instantiate) against a
-raw floor (deserialize the serialized component + link + instantiate). Ratios are
-against floors of the same run; medians of N calls. Figures only: nothing here
-asserts timings. RSS per extra loaded + called instance closes the report.
+host's own live instance. Warm load (compile-cache hit + instantiate, `--loads` per
+component after warm-ups, each plugin closed untimed) interleaved load by load with
+two floors (bench/raw_floor.py `LoadFloor`): store + instantiate of the code in
+memory, and a raw load (deserialize the serialized component + link +
+instantiate); then the first load of a component in the host (its code forgotten,
+so the compile cache's artifact is deserialized) against the raw load. Medians and
+p90. Ratios are against floors of the same run; medians of N calls. Figures only:
+nothing here asserts timings. RSS per extra loaded + called instance closes the report.
 
 Host imports: a fifth component (a minimal `tool` guest built here whose `call` makes
 `input_json` raw `log.write` calls) on the host's engine, with four linkers: a no-op
@@ -53,17 +57,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from wasmtime.component import Component, Record, Variant  # noqa: E402
+from wasmtime.component import Linker, Record, Variant  # noqa: E402
 
 from generator.build import build  # noqa: E402
 from minimal_guests import COMPONENTIZE_PY, build_minimal  # noqa: E402
-from raw_floor import noop_linker, raw_engine, raw_instance, timed_bare_call  # noqa: E402
+from raw_floor import LoadFloor, noop_linker, raw_instance, timed_bare_call  # noqa: E402
 from pdk.host import Host  # noqa: E402
 from pdk.host._fastcall import BoundFastCall, bind_export  # noqa: E402
 from pdk.host.codec import Case  # noqa: E402
 from pdk.host.diagnostics import DiagnosticLog  # noqa: E402
 from pdk.host.instance import PluginInstance  # noqa: E402
-from pdk.host.linker import HostContext, build_linker  # noqa: E402
+from pdk.host.linker import HostContext, HostLinker, build_linker  # noqa: E402
 from pdk.host._fastcall import ENV_CODEC  # noqa: E402
 
 TOOLS, LIFECYCLE, EVENTS = "yoi:plugin/tools@2.0.0", "yoi:plugin/lifecycle@2.0.0", "yoi:plugin/events@2.0.0"
@@ -209,27 +213,56 @@ def host_figures(host: Host, plugin_dir: Path, service: bool, calls: int) -> dic
     return {"host": host_us, "bare": statistics.median(bare) * 1e6, "tier": plugin.tier}  # type: ignore[dict-item]
 
 
-def warm_loads(host: Host, plugin_dir: Path, loads: int) -> list[float]:
-    times = []
-    for _ in range(loads):
-        started = time.perf_counter()
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def load_figures(host: Host, plugin_dir: Path, component_path: Path, tmp: Path, loads: int) -> dict[str, list[float]]:
+    """Warm loads (seconds) interleaved load by load with their floors
+    (raw_floor.LoadFloor), after warm-ups:
+
+      host         Host.load(dev_grants=True) + instance.warm() of a component this
+                   host already has in memory (a compile-cache hit)
+      instantiate  the floor: store + instantiate of the component in memory
+      full         the raw load: deserialize + link + instantiate
+      host_file    the first load of the component in this host: its in-memory code
+                   is forgotten first (untimed), so the load deserializes the
+                   compile cache's artifact; interleaved with `full_file` (the raw load)
+
+    Each loaded plugin is closed after its timing (the close is not timed), so no
+    instances pile up during the measurement."""
+    floor = LoadFloor(component_path, tmp)
+    clock = time.perf_counter
+    times: dict[str, list[float]] = {key: [] for key in ("host", "instantiate", "full", "host_file", "full_file")}
+
+    def host_load() -> float:
+        started = clock()
         plugin = host.load(plugin_dir, dev_grants=True)
         plugin.instance.warm()
-        times.append(time.perf_counter() - started)
-    return times
+        elapsed = clock() - started
+        plugin.close()
+        return elapsed
 
+    def forget_code() -> None:
+        host.compiler._shared.clear()
+        for cache in host.compiler.caches.values():
+            cache._loaded.clear()
 
-def warm_load_floor(component_path: Path, tmp: Path, loads: int) -> list[float]:
-    """Raw: deserialize a serialized component (mmap) + link + instantiate."""
-    engine = raw_engine()
-    artifact = tmp / f"{component_path.stem}.floor.cwasm"
-    artifact.write_bytes(bytes(Component(engine, component_path.read_bytes()).serialize()))
-    times = []
-    for _ in range(loads):
-        started = time.perf_counter()
-        component = Component.deserialize_file(engine, str(artifact))
-        raw_instance(component_path, (engine, component))
-        times.append(time.perf_counter() - started)
+    warmups = min(20, loads)
+    for i in range(warmups + loads):
+        sample = (host_load(), floor.instantiate(), floor.full())
+        if i >= warmups:
+            for key, value in zip(("host", "instantiate", "full"), sample):
+                times[key].append(value)
+        del sample
+    file_loads = max(5, loads // 10)
+    for i in range(2 + file_loads):
+        forget_code()
+        host_s, full_s = host_load(), floor.full()
+        if i >= 2:
+            times["host_file"].append(host_s)
+            times["full_file"].append(full_s)
     return times
 
 
@@ -311,7 +344,7 @@ def import_figures(host: Host, plugin_dir: Path, calls: int) -> dict[str, dict[s
         os.environ[ENV_CODEC] = "plain"
         plain_linker = build_linker(engine, component, HostContext(DiagnosticLog()))
         del os.environ[ENV_CODEC]
-        linkers = {
+        linkers: dict[str, Linker | HostLinker] = {
             "no-op, fast callback": build_linker(engine, component, HostContext(_NoLog())),
             "no-op, wasmtime-py": noop_linker(engine),
             "host log, fast": build_linker(engine, component, HostContext(DiagnosticLog())),
@@ -350,7 +383,7 @@ def import_figures(host: Host, plugin_dir: Path, calls: int) -> dict[str, dict[s
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--loads", type=int, default=50)
+    parser.add_argument("--loads", type=int, default=200, help="warm loads per component (after 20 warm-ups)")
     parser.add_argument("--work", type=Path, default=None, help="keep and reuse the built components here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -376,8 +409,7 @@ def main() -> None:
 
         cache = work / "cache"  # with --work, a rerun's "cold" loads are cache hits
         hosted: dict[str, dict[str, float]] = {}
-        loads: dict[str, list[float]] = {}
-        load_floor: dict[str, list[float]] = {}
+        loads: dict[str, dict[str, list[float]]] = {}
         with Host(cache_dir=cache, stderr=io.StringIO()) as host:
             cold: dict[str, float] = {}
             for label, (plugin_dir, _, _) in plugins.items():
@@ -386,8 +418,8 @@ def main() -> None:
                 cold[label] = time.perf_counter() - started
             for label, (plugin_dir, _, service) in plugins.items():
                 hosted[label] = host_figures(host, plugin_dir, service, args.calls)
-            for label in ("pdk tool", "minimal tool"):
-                loads[label] = warm_loads(host, plugins[label][0], args.loads)
+            for label, (plugin_dir, path, _) in plugins.items():
+                loads[label] = load_figures(host, plugin_dir, path, tmp, args.loads)
             imports = import_figures(host, log_tool_dir, args.calls)
 
             base = rss_mib()
@@ -399,8 +431,6 @@ def main() -> None:
             per_instance = (rss_mib() - base) / 10
             for other in extra:
                 other.close()
-        for label in ("pdk tool", "minimal tool"):
-            load_floor[label] = warm_load_floor(plugins[label][1], tmp, args.loads)
 
     print(f"per-call medians over {args.calls} calls (µs); ratios against the bare wasm call of the same instance")
     print(f"{'component':<16}{'bare':>8}{'fast':>8}{'codec':>8}{'raw':>8}   fast/bare  raw/bare  codec/fast")
@@ -432,10 +462,24 @@ def main() -> None:
           f"{fast_log - noop_floor:.2f} µs above the no-op floor")  # fmt: skip
     print()
     print(f"load: cold (first load in this cache, compile included): " + ", ".join(f"{k} {v:.2f} s" for k, v in cold.items()))
-    for label in loads:
-        warm, floor_ms = statistics.median(loads[label]) * 1e3, statistics.median(load_floor[label]) * 1e3
-        print(f"warm load + instantiate, {label:<13} median {warm:6.2f} ms (min {min(loads[label]) * 1e3:.2f})   "
-              f"floor {floor_ms:6.2f} ms (min {min(load_floor[label]) * 1e3:.2f})   {warm / floor_ms:.2f}x floor   (target <= 5 ms)")  # fmt: skip
+    def ms(values: list[float]) -> str:
+        return f"{statistics.median(values) * 1e3:6.2f} p90 {_percentile(values, 0.9) * 1e3:6.2f}"
+
+    print(f"warm load (compile-cache hit, code in memory) + instantiate, {args.loads} loads after {min(20, args.loads)} warm-ups, "
+          "each plugin closed untimed; interleaved load by load with the floors (ms, median and p90)")  # fmt: skip
+    print(f"  {'component':<16}{'host':>18}{'floor: instantiate':>26}{'raw load':>20}   host/instantiate  host/raw load")
+    for label, load in loads.items():
+        host_ms, inst_ms, full_ms = (statistics.median(load[key]) for key in ("host", "instantiate", "full"))
+        print(f"  {label:<16}{ms(load['host']):>18}{ms(load['instantiate']):>26}{ms(load['full']):>20}   "
+              f"{host_ms / inst_ms:14.2f}x {host_ms / full_ms:12.2f}x")  # fmt: skip
+    print("  target: host <= 5 ms. floor: instantiate = store + instantiate of the code in memory; "
+          "raw load = deserialize + link + instantiate (plain wasmtime-py)")  # fmt: skip
+    file_loads = len(next(iter(loads.values()))["host_file"])
+    print(f"first load of a component in this host (deserialize the compile cache's artifact) + instantiate, {file_loads} loads, "
+          "interleaved with the raw load (ms, median and p90)")  # fmt: skip
+    for label, load in loads.items():
+        host_ms, full_ms = statistics.median(load["host_file"]), statistics.median(load["full_file"])
+        print(f"  {label:<16}{ms(load['host_file']):>18}   raw load {ms(load['full_file'])}   host/raw load {host_ms / full_ms:5.2f}x")
     print(f"RSS per extra loaded+called instance (own Host each): {per_instance:.1f} MiB")
 
 

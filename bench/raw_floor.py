@@ -59,6 +59,51 @@ def raw_instance(
     return store, func
 
 
+class LoadFloor:
+    """The floors of a warm load of one component with plain wasmtime-py (the same
+    engine settings as `raw_engine`), each returning the seconds one step took:
+
+      instantiate  a store (empty WasiConfig, as the host's) + instantiate, with the
+                   component in memory and a linker built once - what any load of
+                   an already compiled component must pay
+      full         deserialize the serialized component from a file (mmap) + build
+                   a no-op linker + store + instantiate - a load from a compile cache
+                   with nothing kept in memory
+
+    Every instance is dropped outside the timed part."""
+
+    def __init__(self, component_path: Path, tmp: Path) -> None:
+        self.engine = raw_engine()
+        self.artifact = tmp / f"{component_path.stem}.floor.cwasm"
+        self.artifact.write_bytes(bytes(Component(self.engine, component_path.read_bytes()).serialize()))
+        self.component = Component.deserialize_file(self.engine, str(self.artifact))
+        self.linker = noop_linker(self.engine)
+
+    def _store(self) -> wasmtime.Store:
+        store = wasmtime.Store(self.engine)
+        store.set_wasi(wasmtime.WasiConfig())
+        store.set_epoch_deadline(1 << 30)
+        return store
+
+    def instantiate(self) -> float:
+        started = time.perf_counter()
+        store = self._store()
+        instance = self.linker.instantiate(store, self.component)
+        elapsed = time.perf_counter() - started
+        del instance, store
+        return elapsed
+
+    def full(self) -> float:
+        started = time.perf_counter()
+        component = Component.deserialize_file(self.engine, str(self.artifact))
+        linker = noop_linker(self.engine)
+        store = self._store()
+        instance = linker.instantiate(store, component)
+        elapsed = time.perf_counter() - started
+        del instance, store, linker, component
+        return elapsed
+
+
 def timed_bare_call(call: object, token: object) -> float:
     """Seconds of the wasm call itself: `wasmtime_component_func_call` + post_return
     with arguments already lowered by `call` (a `pdk.host._fastcall.BoundFastCall`;
