@@ -7,10 +7,11 @@ into a session temporary directory and builds it there with pdk.testing's
 pdk.testing's session `pdk_host`. The compile cache lives in the session directory
 too, so the first load compiles and every later load deserializes.
 
-The plugins the selected tests ask `built_plugin` for are built in the background, one
-at a time in the order the tests first need them (tests/_prebuild.py), from the first
-test that asks for one: a test waits only for its own plugin's build, and the next
-builds run on the second core while it runs."""
+The plugins the selected tests ask `built_plugin` for, test_codec.py's echo component
+and `pdk dev`'s runner are built in the background by `prebuilder`, one at a time in
+the order the tests first need them (tests/_prebuild.py), from the session's first
+test: a test waits only for its own component's build, and the next builds run on the
+second core while it runs."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from _prebuild import Prebuilder, planned_plugins
+from _prebuild import CODEC_ECHO, DEV_RUNNER, Prebuilder, build_codec_echo, planned_jobs, precompile
 
+from generator.build import build
+from generator.dev_runner import ensure_runner
 from pdk.host import Host
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +44,7 @@ PLAN = pytest.StashKey[list[str]]()
 def pytest_collection_finish(session: pytest.Session) -> None:
     # After deselection (-m, -k): only what the selected tests use is prebuilt.
     names = sorted({p.parent.name for base in SOURCES for p in base.glob("*/plugin.toml")})
-    session.config.stash[PLAN] = planned_plugins(session.items, names)
+    session.config.stash[PLAN] = planned_jobs(session.items, names)
 
 
 @pytest.fixture(scope="session")
@@ -74,13 +77,35 @@ def _copy_source(name: str, dest: Path) -> Path:
     return dest
 
 
+def _make(name: str, session_dir: Path) -> Path:
+    """A background job of `prebuilder` (tests/_prebuild.py)."""
+    if name == CODEC_ECHO:
+        staging = session_dir / "codec-echo"
+        staging.mkdir()
+        wasm = build_codec_echo(staging)
+        precompile(wasm)
+        return wasm
+    if name == DEV_RUNNER:
+        # Any plugin without declared dependencies has the same runner (its key:
+        # generator/dev_runner.py); it lands in the session's cache (`YOI_PDK_CACHE_DIR`/..).
+        return ensure_runner(_copy_source("text-tools", session_dir / "dev-runner-source")).path
+    dest = _copy_source(name, session_dir / "plugins" / name)
+    build(dest)
+    return dest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prebuilder(pytestconfig: pytest.Config, session_dir: Path, _isolated_compile_cache: None) -> Iterator[Prebuilder]:
+    """The background builds (tests/_prebuild.py), started at the session's first test."""
+    background = Prebuilder(pytestconfig, lambda name: _make(name, session_dir))
+    background.start(pytestconfig.stash.get(PLAN, []))
+    yield background
+    background.close()
+
+
 @pytest.fixture(scope="session")
-def built_plugin(
-    pytestconfig: pytest.Config, session_dir: Path, build_plugin: Callable[[str | Path], Path]
-) -> Iterator[Callable[[str], Path]]:
+def built_plugin(prebuilder: Prebuilder, session_dir: Path, build_plugin: Callable[[str | Path], Path]) -> Callable[[str], Path]:
     built: dict[str, Path] = {}
-    prebuilder = Prebuilder(pytestconfig, lambda name: _copy_source(name, session_dir / "plugins" / name))
-    prebuilder.start(pytestconfig.stash.get(PLAN, []))
 
     def _built(name: str) -> Path:
         if name not in built:
@@ -91,8 +116,7 @@ def built_plugin(
             built[name] = dest
         return built[name]
 
-    yield _built
-    prebuilder.close()
+    return _built
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Fixtures of the end-to-end tests, on top of tests/conftest.py: `pdk run` in the
-background (tests/e2e/_pdk_run.py)."""
+background (tests/e2e/_pdk_run.py), and the builds of generated projects shared
+across test files (tests/e2e/project_support.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Callable, Iterator
 
 import pytest
 from _pdk_run import PdkRun
+from project_support import SharedBuilds
 
 
 @pytest.fixture
@@ -35,3 +37,10 @@ def run_pdk(runtime_dir: Path) -> Iterator[Callable[..., PdkRun]]:
     yield _run
     for r in started:
         r.kill()
+
+
+@pytest.fixture(scope="session")
+def shared_builds(tmp_path_factory: pytest.TempPathFactory) -> SharedBuilds:
+    """Builds of generated projects, shared with later tests that render the same
+    project (tests/e2e/project_support.py)."""
+    return SharedBuilds(tmp_path_factory.mktemp("shared-builds"))

@@ -1,10 +1,14 @@
 """Helpers for the tests of generated projects (test_templates, test_upgrade,
-test_install_anywhere): run commands, generate projects the ways a user does, and
-check that a project builds, checks and passes its own tests."""
+test_install_anywhere): run commands, generate projects the ways a user does, check
+that a project builds, checks and passes its own tests, and share the build of a
+project with a later test whose project is rendered byte for byte the same
+(`SharedBuilds`)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -97,3 +101,43 @@ def assert_project_works(project: Path) -> str:
 
 def manifest(project: Path) -> dict[str, Any]:
     return tomllib.loads((project / "plugin.toml").read_text(encoding="utf-8"))
+
+
+class SharedBuilds:
+    """The build/ folders of generated projects whose own tests passed earlier in this
+    session, by the project as rendered (tests/e2e/conftest.py's `shared_builds`).
+
+    `render_key` is taken right after rendering (every file, the answers included).
+    A later project with the same key is the same project in another folder: `seed`
+    gives it a copy of that build/ folder, and its `pdk build` finds the build cache
+    fresh, because the cache key (generator/build.py: the sources, the contract, the
+    guest PDK, the componentize-py version) is the same. `pdk build` still checks the
+    manifest against the recorded introspection, and `pdk check` and the project's
+    tests still run on the component; only componentize-py is not run again on the
+    same inputs. If anything that goes into the key differs, `pdk build` builds."""
+
+    def __init__(self, store: Path) -> None:
+        self._store = store
+        self._builds: dict[str, Path] = {}
+
+    @staticmethod
+    def render_key(project: Path) -> str:
+        h = hashlib.sha256()
+        for name, data in files_of(project).items():
+            h.update(name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+        return h.hexdigest()
+
+    def offer(self, key: str, project: Path) -> None:
+        """Keep a copy of `project`'s build/ (call once its own tests passed)."""
+        if key not in self._builds and (project / "build").is_dir():
+            kept = self._store / key[:16]
+            shutil.copytree(project / "build", kept)
+            self._builds[key] = kept
+
+    def seed(self, key: str, project: Path) -> bool:
+        """Give `project` (rendered with this key, not built yet) the build kept for it."""
+        kept = self._builds.get(key)
+        if kept is None or (project / "build").exists():
+            return False
+        shutil.copytree(kept, project / "build")
+        return True

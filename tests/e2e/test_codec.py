@@ -1,8 +1,9 @@
 """Round trips of every contract type through `pdk.host.codec` and a real component.
 
 The echo component (tests/fixtures/codec_echo) is built once per session with
-componentize-py and run in real wasmtime: each test encodes a plain value, calls
-the echo export, decodes the result and compares it with the input. The WIT of
+componentize-py (tests/_prebuild.py's `build_codec_echo`, in the background) and run
+in real wasmtime: each test encodes a plain value, calls the echo export, decodes the
+result and compares it with the input. The WIT of
 the fixture `use`s the real contract; componentize-py resolves it from a second
 `-d` (the repository's `wit/` directory, loaded first), so nothing is copied.
 """
@@ -12,15 +13,13 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import math
-import shutil
 import struct
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _prebuild import CODEC_ECHO, Prebuilder, build_codec_echo
 from wasmtime import Engine, Store, WasiConfig
 from wasmtime.component import Component, Func, FuncType, Instance, Linker, Record, ValType, Variant
 
@@ -31,35 +30,18 @@ from pdk.limits import RESULT_BYTES_MAX, RESULT_LIST_ITEMS_MAX
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "fixtures" / "codec_echo"
 ECHO = "yoi:codec-test/echo@0.1.0"
-COMPONENTIZE_PY = Path(sys.executable).with_name("componentize-py")
 
 
 # --------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="session")
-def echo_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Builds the echo component from a staging copy of the app, because
-    componentize-py writes __pycache__ into every -p directory."""
-    staging = tmp_path_factory.mktemp("codec_echo")
-    shutil.copytree(FIXTURE / "app", staging / "app")
-    out = staging / "echo.wasm"
-    command = [
-        str(COMPONENTIZE_PY),
-        # The contract first: the fixture's `use yoi:plugin/...` resolves against it.
-        "-d", str(ROOT / "wit"),
-        "-d", str(FIXTURE / "wit"),
-        "-w", "yoi:codec-test/codec-echo",
-        "componentize", "codec_echo_app",
-        "-p", str(staging / "app"),
-        "-o", str(out),
-    ]  # fmt: skip
-    done = subprocess.run(command, cwd=staging, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"componentize-py failed:\n{done.stdout}\n{done.stderr}"
-    return out
+def echo_wasm(prebuilder: Prebuilder, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The echo component: built (and compiled) in the background (tests/_prebuild.py),
+    else built here."""
+    built = prebuilder.wait(CODEC_ECHO)
+    return built if built is not None else build_codec_echo(tmp_path_factory.mktemp("codec_echo"))
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +51,9 @@ def engine() -> Engine:
 
 @pytest.fixture(scope="session")
 def component(engine: Engine, echo_wasm: Path) -> Component:
+    compiled = echo_wasm.with_suffix(".cwasm")  # by the background build, with a default Engine()
+    if compiled.is_file():
+        return Component.deserialize_file(engine, str(compiled))
     return Component.from_file(engine, str(echo_wasm))
 
 

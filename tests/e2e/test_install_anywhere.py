@@ -7,7 +7,12 @@ repository's venv.
 One venv serves the three kinds: the first project's README command runs as written
 (it creates the venv); for the other two, the same command without its
 `python3 -m venv .venv` step runs with that venv activated, so the expensive part
-(componentize-py, wasmtime) is installed once; pip's cache is the user's as usual."""
+(componentize-py, wasmtime) is installed once; pip's cache is the user's as usual.
+
+Each project is built by its own tests, with the venv's componentize-py. Once they
+pass, its build/ is kept for a later test that renders the same project
+(test_templates.py's routes, `shared_builds` in tests/e2e/conftest.py): the folder is
+named `my-plugin` as there, so the renders are byte for byte the same."""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from project_support import KINDS, ROOT, pdk_new, pytest_summary, run
+from project_support import KINDS, ROOT, SharedBuilds, pdk_new, pytest_summary, run
 
 from generator.requirement import installed_requirement
 
@@ -40,15 +45,16 @@ def clean_env() -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_each_kind_installs_with_its_readmes_command_in_a_fresh_venv_and_passes_its_tests(tmp_path: Path) -> None:
+def test_each_kind_installs_with_its_readmes_command_in_a_fresh_venv_and_passes_its_tests(tmp_path: Path, shared_builds: SharedBuilds) -> None:
     assert not tmp_path.resolve().is_relative_to(ROOT)
     assert installed_requirement() == f"yoi-pdk @ {ROOT.as_uri()}"
     env = clean_env()
     assert shutil.which("python3", path=env["PATH"]) is not None
     shared: Path | None = None
     for kind in KINDS:
-        project = tmp_path / f"my-{kind}"
+        project = tmp_path / kind / "my-plugin"
         pdk_new(kind, project)
+        rendered = SharedBuilds.render_key(project)
         command = readme_install_command(project)
         if shared is None:
             shared = project / ".venv"
@@ -65,3 +71,4 @@ def test_each_kind_installs_with_its_readmes_command_in_a_fresh_venv_and_passes_
         summary = pytest_summary(proc.stdout)
         assert proc.returncode == 0, f"{kind}: {summary}\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
         assert "passed" in summary and "skipped" not in summary, summary
+        shared_builds.offer(rendered, project)

@@ -3,8 +3,11 @@ projects' own test suites run in a subprocess against the reference host.
 
 Builds are few on purpose (each ~10 s): one per kind with the default answers, one
 with non-default answers (service, the kind with the most questions). Everything else
-renders without building. Upgrades: test_upgrade.py; installing a generated project
-into a fresh venv: test_install_anywhere.py."""
+renders without building. A default project that test_install_anywhere.py already
+built, in its fresh venv, from the same render starts with that build/ (`shared_builds`,
+tests/e2e/project_support.py): its `pdk build` finds the build cache fresh.
+Upgrades: test_upgrade.py; installing a generated project into a fresh venv:
+test_install_anywhere.py."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from project_support import (
     KINDS,
     ROOT,
     TEMPLATES,
+    SharedBuilds,
     assert_project_works,
     copy_from,
     files_of,
@@ -52,10 +56,11 @@ def assert_same_project(a: Path, b: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
-def test_each_route_gives_one_project_that_builds_checks_and_passes_its_own_tests(kind: str, tmp_path: Path) -> None:
+def test_each_route_gives_one_project_that_builds_checks_and_passes_its_own_tests(kind: str, tmp_path: Path, shared_builds: SharedBuilds) -> None:
     # The same folder name on every route: the plugin id defaults from it.
     via_new = tmp_path / "new" / "my-plugin"
     assert "created" in pdk_new(kind, via_new).stdout
+    rendered = SharedBuilds.render_key(via_new)
     # `copier copy <repository>` (asks plugin_kind) and `copier copy templates/<kind>`.
     via_repo = copy_from(ROOT, tmp_path / "repo" / "my-plugin", {"plugin_kind": kind}, vcs_ref="HEAD")
     via_folder = copy_from(TEMPLATES / kind, tmp_path / "folder" / "my-plugin", {})
@@ -85,6 +90,7 @@ def test_each_route_gives_one_project_that_builds_checks_and_passes_its_own_test
     readme = (via_new / "README.md").read_text()
     assert all(step in readme for step in ("pdk build", "pdk check", "pytest", "pdk pack"))
 
+    shared_builds.seed(rendered, via_new)
     assert_project_works(via_new)
 
 

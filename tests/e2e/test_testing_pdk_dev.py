@@ -3,7 +3,8 @@ author runs it, on `pdk dev`'s runner instead of a real build (pdk/testing/_dev_
 
 The subprocesses inherit this session's `YOI_PDK_CACHE_DIR` (tests/conftest.py), so
 the dev runner (cached beside the compile cache) is built at most once per test
-session and shared with tests/e2e/test_dev.py. "No componentize-py build" is checked
+session (in the background, in its turn among the planned builds: tests/_prebuild.py) and
+shared with tests/e2e/test_dev.py. "No componentize-py build" is checked
 on disk: a real build writes `build/<module>.wasm` into the project."""
 
 from __future__ import annotations
