@@ -1,6 +1,7 @@
 """Benchmark the host-owned WebSocket driver against a plain `websockets` client.
 
     python bench/websocket_bench.py [--rounds R] [--round-trips N] [--messages N] [--server process|thread]
+                                    [--switch-interval S] [--timeline N]
 
 Both receivers run in this process, against the same server on 127.0.0.1; the server
 runs in a process of its own (`--server thread`: on a thread of this process, sharing
@@ -23,6 +24,15 @@ Every scenario runs once per round, the rounds one after another (`--rounds`, de
 5), so that a load change on the machine hits plain and plugin alike. Each round gives
 its own ratios (p50 over p50, rate over rate); the summary is the median of the
 rounds' figures, with their range. Figures only; nothing is asserted.
+
+`--timeline N` instead follows N echo round trips through the plugin hop by hop: a
+`time.perf_counter()` stamp (CLOCK_MONOTONIC on Linux: the peer process's stamps are
+on the same clock) at each hand-over, appended to a list (nothing printed on the
+path), and the p50/p90 of each hop's share, with the dispatcher thread's own CPU time
+for its hops (CPU below wall = waiting: for the GIL, or for the OS to run the thread).
+`--switch-interval S` sets `sys.setswitchinterval(S)` in this process first (CPython's
+default is 0.005 s), to measure how much of the path is GIL hand-over; the host never
+changes it (a process-wide setting is the embedding application's to choose).
 """
 
 from __future__ import annotations
@@ -71,6 +81,17 @@ async def round_trips(ws: ServerConnection, n: int) -> list[float]:
     return times
 
 
+async def stamped_round_trips(ws: ServerConnection, n: int) -> list[tuple[float, float]]:
+    """(sent, answer received) perf_counter stamps of each round trip."""
+    stamps: list[tuple[float, float]] = []
+    for i in range(n):
+        started = time.perf_counter()
+        await ws.send(f"ping {i}")
+        await ws.recv()
+        stamps.append((started, time.perf_counter()))
+    return stamps
+
+
 async def one_way(ws: ServerConnection, n: int) -> float:
     started = time.perf_counter()
     for i in range(n):
@@ -109,6 +130,8 @@ class _Peer:
         assert self.ws is not None
         if command == "round_trips":
             return self.run(round_trips(self.ws, n))
+        if command == "stamped_round_trips":
+            return self.run(stamped_round_trips(self.ws, n))
         if command == "one_way":
             return self.run(one_way(self.ws, n))
         raise ValueError(command)
@@ -162,6 +185,9 @@ class Server:
 
     def round_trips(self, n: int) -> list[float]:
         return self.do("round_trips", n)  # type: ignore[no-any-return]
+
+    def stamped_round_trips(self, n: int) -> list[tuple[float, float]]:
+        return self.do("stamped_round_trips", n)  # type: ignore[no-any-return]
 
     def one_way(self, n: int) -> float:
         """Send n messages; the perf_counter (system-wide monotonic) when it started."""
@@ -394,6 +420,138 @@ def one_round(plugin: Any, server: Server, rounds: int, messages: int) -> Round:
     )  # fmt: skip
 
 
+class Stamps:
+    """perf_counter (and thread CPU) stamps per hop, appended on the path."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, list[float]] = {}
+        self.cpu: dict[str, list[float]] = {}
+
+    def __call__(self, hop: str) -> None:
+        self.wall.setdefault(hop, []).append(time.perf_counter())
+        self.cpu.setdefault(hop, []).append(time.thread_time())
+
+
+# The hops of an echo, in path order: (name, thread it runs on).
+HOPS = (
+    ("frame read by the loop", "loop"),  # the library's data_received: the socket had data
+    ("reader submits", "loop"),  # the library parsed the frame; our reader has the message
+    ("submit returned", "loop"),  # intake checks, queued, the dispatcher notified
+    ("dispatcher awake", "dispatcher"),  # its wait on the runtime condition returned
+    ("event taken", "dispatcher"),
+    ("guest call starts", "dispatcher"),
+    ("guest call ended", "dispatcher"),  # codec, wasm (GIL released), codec
+    ("send executor starts", "dispatcher"),  # output checked, the command judged
+    ("send executor ended", "dispatcher"),  # frame written (after the peer may have it)
+)
+
+
+def instrument(rt: ServiceRuntime, driver: WebSocketDriver, stamp: Stamps) -> None:
+    """Wrap the hand-over points of this runtime and driver (instance attributes only;
+    the classes are untouched, except the library's `data_received`, restored by
+    `uninstrument`)."""
+    from websockets.asyncio.client import ClientConnection
+
+    names = [name for name, _ in HOPS]
+    original = ClientConnection.data_received
+
+    def data_received(self: Any, data: bytes) -> None:
+        stamp(names[0])
+        original(self, data)
+
+    ClientConnection.data_received = data_received  # type: ignore[method-assign]
+    rt._pdk_bench_restore = lambda: setattr(ClientConnection, "data_received", original)  # type: ignore[attr-defined]
+    conn = driver.connections["echo"]
+    submit = conn._submit_fn
+
+    def submit_stamped(*args: Any, **kwargs: Any) -> Any:
+        stamp(names[1])
+        result = submit(*args, **kwargs)
+        stamp(names[2])
+        return result
+
+    conn._submit_fn = submit_stamped
+    wait = rt._cv.wait
+
+    def wait_stamped(timeout: float | None = None) -> bool:
+        woke = wait(timeout)
+        stamp(names[3])
+        return woke
+
+    rt._cv.wait = wait_stamped  # type: ignore[method-assign]
+    queue = rt._queue
+    take = queue.take
+
+    def take_stamped(now: float) -> Any:
+        event = take(now)
+        if event is not None:
+            stamp(names[4])
+        return event
+
+    queue.take = take_stamped  # type: ignore[method-assign]
+    guest: Any = rt.guest
+    handle = guest.handle
+
+    def handle_stamped(event: Any) -> Any:
+        stamp(names[5])
+        result = handle(event)
+        stamp(names[6])
+        return result
+
+    guest.handle = handle_stamped
+    executor = rt._executors["websocket_send"]
+
+    def executor_stamped(context: Any) -> Any:
+        stamp(names[7])
+        result = executor(context)
+        stamp(names[8])
+        return result
+
+    rt._executors["websocket_send"] = executor_stamped
+
+
+def timeline(plugin: Any, server: Server, n: int) -> None:
+    import bisect
+
+    stamp = Stamps()
+    rt, driver, _ = driven(plugin, {"record": False})
+    instrument(rt, driver, stamp)
+    server.next_client()
+    server.round_trips(50)  # warm-up
+    pairs = server.stamped_round_trips(n)
+    rt.wait_idle(30)
+    driver.stop()
+    rt.stop()
+    rt._pdk_bench_restore()  # type: ignore[attr-defined]
+    # Each hop's stamp of round trip i: the first one at or after the previous hop's.
+    chain = [sent for sent, _ in pairs]
+    rows: list[tuple[str, str, list[float], list[int]]] = []  # (hop, thread, stamps, their indexes)
+    for name, thread in HOPS:
+        stamps = stamp.wall.get(name, [])
+        if stamps:
+            at = [min(len(stamps) - 1, bisect.bisect_left(stamps, t)) for t in chain]
+            chain = [stamps[i] for i in at]
+            rows.append((name, thread, chain, at))
+    print(f"\n{n} echo round trips through the plugin, hop by hop (µs; each hop from the previous one's stamp;")
+    print("the dispatcher's CPU time between its own stamps beside the wall time):")
+    print(f"  {'hop':<28}{'thread':>11}{'p50':>8}{'p90':>8}{'cpu p50':>9}")
+    previous = [sent for sent, _ in pairs]
+    for k, (name, thread, times, at) in enumerate(rows):
+        shares = [(t - p) * 1e6 for t, p in zip(times, previous)]
+        cpu = ""
+        if k and thread == "dispatcher" and rows[k - 1][1] == "dispatcher":
+            before, before_at = rows[k - 1][0], rows[k - 1][3]
+            spent = [(stamp.cpu[name][i] - stamp.cpu[before][j]) * 1e6 for i, j in zip(at, before_at)]
+            cpu = f"{statistics.median(spent):9.0f}"
+        print(f"  {name:<28}{thread:>11}{statistics.median(shares):8.0f}{percentile(shares, 90):8.0f}{cpu}")
+        previous = times
+    starts = next(times for name, _, times, _ in rows if name == "send executor starts")
+    got = [(answered - start) * 1e6 for (_, answered), start in zip(pairs, starts)]
+    print(f"  {'the peer has the answer':<28}{'peer':>11}{statistics.median(got):8.0f}{percentile(got, 90):8.0f}   (from the executor's start)")
+    total = [(answered - sent) * 1e6 for sent, answered in pairs]
+    print(f"  {'round trip':<28}{'':>11}{statistics.median(total):8.0f}{percentile(total, 90):8.0f}")
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -411,16 +569,23 @@ def main() -> None:
     parser.add_argument("--round-trips", type=int, default=500)
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--server", choices=("process", "thread"), default="process", help="where the peer runs (default: its own process)")
+    parser.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval for this process (default: leave CPython's)")
+    parser.add_argument("--timeline", type=int, default=0, metavar="N", help="only follow N echo round trips hop by hop")
     args = parser.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     in_process = args.server == "thread"
     where = "this process" if in_process else "its own process"
-    print(f"load average at the start: {load_average()}")
+    print(f"load average at the start: {load_average()}; switch interval {sys.getswitchinterval() * 1e3:g} ms")
     results: list[Round] = []
     with tempfile.TemporaryDirectory(prefix="ws-bench-") as tmp, Host() as host:
         server = Server(in_process)
         try:
             print(f"building {PLUGIN.name} and loading it (compile cache)...")
             plugin = host.load(plugin_dir(server.port, Path(tmp)), dev_grants=True)
+            if args.timeline:
+                timeline(plugin, server, args.timeline)
+                return
             print(f"\n{'round':>5} {'echo p50 plain/plugin µs':>26} {'ratio':>6} {'one way plain/plugin msg/s':>28} {'ratio':>7}"
                   f" {'rt.submit':>10} {'guest µs wall/cpu':>18} {'load':>15}")  # fmt: skip
             for i in range(args.rounds):
