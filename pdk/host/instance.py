@@ -139,56 +139,25 @@ class _Job:
             self.done.set()
 
 
-# Threads whose worker retired wait here (their inboxes) for the next worker, up to
-# `_PARKED_THREADS_MAX`: starting a thread and waiting for it cost ~0.2 ms of every
-# instantiation (a load, a recycle), handing a parked one a worker ~40 µs.
-_PARKED_THREADS_MAX = 4
-_parked: list[queue.SimpleQueue[_Worker]] = []
-_parked_lock = threading.Lock()
-
-
-def _guest_thread(inbox: queue.SimpleQueue[_Worker]) -> None:
-    """A guest thread: serves one worker until it retires, then parks (or ends)."""
-    while True:
-        worker = inbox.get()
-        threading.current_thread().name = worker.name
-        worker._serve()
-        del worker
-        with _parked_lock:
-            if len(_parked) >= _PARKED_THREADS_MAX:
-                return
-            _parked.append(inbox)
-
-
 class _Worker:
     """The thread that runs every guest call of one live instance.
 
     The epoch deadline only interrupts wasm that runs; a guest blocked inside a WASI
     call (a sleep, a poll) holds its thread until the call returns. Running guest
     code here lets the caller stop waiting at the deadline, abandon the instance and
-    answer; the blocked thread traps as soon as it re-enters wasm and then ends.
-
-    The thread is a parked one when there is one (`_guest_thread`): it moves on only
-    after this worker's last job has ended, and never reads a job submitted to this
-    worker after `retire` (each worker has its own queue)."""
+    answer; the blocked thread traps as soon as it re-enters wasm and then ends."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        with _parked_lock:
-            inbox = _parked.pop() if _parked else None
-        if inbox is None:
-            inbox = queue.SimpleQueue()
-            threading.Thread(target=_guest_thread, args=(inbox,), name=name, daemon=True).start()
-        inbox.put(self)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
 
-    def _serve(self) -> None:
+    def _run(self) -> None:
         while True:
             job = self._jobs.get()
             if job is None:
                 return
             job.run()
-            del job  # its closure holds the instance's store
 
     def submit(self, fn: Callable[[], Any]) -> _Job:
         job = _Job(fn)
@@ -196,7 +165,7 @@ class _Worker:
         return job
 
     def retire(self) -> None:
-        """Release the thread after the job it runs (if any)."""
+        """End the thread after the job it runs (if any)."""
         self._jobs.put(None)
 
 
