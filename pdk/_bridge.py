@@ -10,14 +10,15 @@ built from plugin data is made encodable before it is returned.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from . import _host
 from ._bounds import encodable
 from ._host import DirEntry, HostApiError, HttpResponse
-from ._events import CloseInfo, Command, Emit, Event, HttpRequest, LogCommand, StatusUpdate, WebSocketSend, wire_event
+from ._events import CloseInfo, Command, Emit, Event, HttpRequest, LogCommand, StatusUpdate, WebSocketSend
 from ._plugin import Plugin, WireStatus
-from ._wire import UNSHOWABLE, WireError, dumps, error_from_exception
+from ._wire import UNSHOWABLE, WireError, _new, _set, dumps, error_from_exception
 from .errors import ErrorCode
 
 
@@ -105,6 +106,10 @@ class Bridge:
         # binding class (`Payload_Text` -> "text") and the binding log levels.
         self._cases: dict[type, str] = {}
         self._levels: dict[str, Any] = {}
+        # Per exact command class: its binding command (a subclass takes `_command`).
+        self._lowerers: dict[type, Any] = {
+            Emit: self._emit, LogCommand: self._log, WebSocketSend: self._websocket_send,
+        }  # fmt: skip
         _host.install(ComponentHost(err, log, request, fs))
 
     def _error(self, wire: WireError) -> BaseException:
@@ -157,13 +162,21 @@ class Bridge:
             return self.types.PluginStatus(False, dumps({"error": message}))
 
     def _event(self, e: Any) -> Event:
-        payload_type = type(e.payload)
-        case = self._cases.get(payload_type)
+        """The binding event as an `Event`: `wire_event` inlined (one dict, every field in
+        declaration order, becomes the instance's), the payload case read once per class."""
+        payload = e.payload
+        case = self._cases.get(type(payload))
         if case is None:
-            case = self._cases[payload_type] = payload_type.__name__.split("_", 1)[1].lower()
-        value: Any = getattr(e.payload, "value", None)
-        payload: Any = CloseInfo(value.code, value.reason) if case == "closed" else value
-        return wire_event(e.id, e.ingress, e.source, e.kind, case, payload, e.created_at_ms, e.attempt, e.correlation_id)
+            case = self._cases[type(payload)] = sys.intern(type(payload).__name__.split("_", 1)[1].lower())
+        value: Any = getattr(payload, "value", None)
+        if case == "closed":
+            value = CloseInfo(value.code, value.reason)
+        made = _new(Event)
+        _set(made, "__dict__", {
+            "id": e.id, "ingress": e.ingress, "source": e.source, "kind": e.kind, "payload_kind": case, "payload": value,
+            "created_at_ms": e.created_at_ms, "attempt": e.attempt, "correlation_id": e.correlation_id,
+        })  # fmt: skip
+        return made
 
     def _log_level(self, level: str) -> Any:
         value = self._levels.get(level) if type(level) is str else None
@@ -172,6 +185,20 @@ class Bridge:
             if type(level) is str:
                 self._levels[level] = value
         return value
+
+    def _emit(self, c: Emit, payload: str | None) -> Any:
+        t = self.types
+        return t.Command(c.id, t.CommandKind_Emit(t.Emit(c.topic, payload)))
+
+    def _log(self, c: LogCommand, payload: str | None) -> Any:
+        t = self.types
+        level = self._levels.get(c.level) if type(c.level) is str else None
+        return t.Command(c.id, t.CommandKind_Log(t.LogRecord(level if level is not None else self._log_level(c.level), c.message)))
+
+    def _websocket_send(self, c: WebSocketSend, payload: str | None) -> Any:
+        t = self.types
+        message = t.Message_Text(c.text) if c.text is not None else t.Message_Binary(c.binary)
+        return t.Command(c.id, t.CommandKind_WebsocketSend(t.WebsocketSend(c.connection, message)))
 
     def _command(self, c: Command, payload: str | None) -> Any:
         """The binding command for `c`; `payload` is its data's JSON text (run_event's)."""
@@ -195,7 +222,15 @@ class Bridge:
         try:
             out = self.plugin.run_event(self._event(event))
             data = None if out.data_json is None else encodable(out.data_json)
-            payloads = out.payloads if len(out.payloads) == len(out.commands) else [_payload(c) for c in out.commands]
-            return self.types.ServiceOutput(data, [self._command(c, p) for c, p in zip(out.commands, payloads)])
+            commands = out.commands
+            if not commands:
+                return self.types.ServiceOutput(data, [])
+            payloads = out.payloads if len(out.payloads) == len(commands) else [_payload(c) for c in commands]
+            lowerers = self._lowerers
+            lowered = []
+            for c, p in zip(commands, payloads):
+                lower = lowerers.get(type(c))
+                lowered.append(lower(c, p) if lower is not None else self._command(c, p))
+            return self.types.ServiceOutput(data, lowered)
         except BaseException as exc:  # noqa: BLE001
             raise self._failure(exc) from None

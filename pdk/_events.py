@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal, Union
 
-from ._wire import dumps, frozen as _frozen
+from ._wire import _new, _set, dumps, frozen as _frozen
 from .limits import COMMAND_PAYLOAD_MAX_BYTES
 
 PayloadKind = Literal["text", "binary", "json", "closed", "failure", "empty"]
@@ -49,13 +49,18 @@ class Event:
     attempt: int = 1
     correlation_id: str | None = None
 
+    # The accessors are read several times per event by most handlers: each reads the
+    # payload once and checks its exact type before `isinstance` (a str subclass still counts).
+
     @property
     def text(self) -> str | None:
-        return self.payload if self.payload_kind == "text" and isinstance(self.payload, str) else None
+        payload = self.payload
+        return payload if (type(payload) is str or isinstance(payload, str)) and self.payload_kind == "text" else None
 
     @property
     def binary(self) -> bytes | None:
-        return self.payload if self.payload_kind == "binary" and isinstance(self.payload, bytes) else None
+        payload = self.payload
+        return payload if (type(payload) is bytes or isinstance(payload, bytes)) and self.payload_kind == "binary" else None
 
     @property
     def json(self) -> Any:
@@ -66,11 +71,13 @@ class Event:
 
     @property
     def close(self) -> CloseInfo | None:
-        return self.payload if isinstance(self.payload, CloseInfo) else None
+        payload = self.payload
+        return payload if type(payload) is CloseInfo or isinstance(payload, CloseInfo) else None
 
     @property
     def failure(self) -> str | None:
-        return self.payload if self.payload_kind == "failure" and isinstance(self.payload, str) else None
+        payload = self.payload
+        return payload if (type(payload) is str or isinstance(payload, str)) and self.payload_kind == "failure" else None
 
     @property
     def created_at(self) -> datetime:
@@ -78,7 +85,11 @@ class Event:
 
     def reply_text(self, text: str, *, id: str | None = None) -> WebSocketSend:
         """A text message back on the connection this event came from."""
-        return WebSocketSend(connection=self.source, text=text, id=id or new_id())
+        if type(text) is not str:  # the constructor's check (`text=None` is refused)
+            return WebSocketSend(connection=self.source, text=text, id=id or new_id())
+        made = _new(WebSocketSend)
+        _set(made, "__dict__", {"connection": self.source, "text": text, "binary": None, "id": id or new_id()})
+        return made
 
     def reply_binary(self, data: bytes, *, id: str | None = None) -> WebSocketSend:
         return WebSocketSend(connection=self.source, binary=data, id=id or new_id())
@@ -207,12 +218,19 @@ def http_request(
     return _frozen(HttpRequest, {"method": method.upper(), "url": url, "headers": pairs, "body": raw, "id": id or new_id()})
 
 
+# The builders handlers call most: `pdk._wire.frozen` inlined (one call less per command).
+
+
 def emit(topic: str, data: Any = None, *, id: str | None = None) -> Emit:
-    return _frozen(Emit, {"topic": topic, "data": data, "id": id or new_id()})
+    made = _new(Emit)
+    _set(made, "__dict__", {"topic": topic, "data": data, "id": id or new_id()})
+    return made
 
 
 def log(level: LogLevel, message: str, *, id: str | None = None) -> LogCommand:
-    return _frozen(LogCommand, {"level": level, "message": message, "id": id or new_id()})
+    made = _new(LogCommand)
+    _set(made, "__dict__", {"level": level, "message": message, "id": id or new_id()})
+    return made
 
 
 def status_update(healthy: bool = True, data: Any = None, *, id: str | None = None) -> StatusUpdate:
@@ -239,4 +257,62 @@ def payload_json(command: Command) -> str | None:
     return None
 
 
+class PayloadTooLarge(Exception):
+    """Raised by a `PAYLOAD_CHECKS` function: the command's payload exceeds
+    `COMMAND_PAYLOAD_MAX_BYTES` (the caller words the error, with the command's index)."""
 
+
+def _size(text: str) -> int:
+    """UTF-8 bytes of `text` (raises as `str.encode` does, e.g. for a lone surrogate)."""
+    return len(text) if type(text) is str and text.isascii() else len(text.encode("utf-8"))
+
+
+def _data_payload(command: Command) -> str | None:
+    """`payload_json(command)`, bounded as `command_payload_size` measures it."""
+    data = command.data  # type: ignore[union-attr]
+    if data is None and type(command) is StatusUpdate:
+        return None  # measured as "null": never too large
+    text = dumps(data)
+    if _size(text) > COMMAND_PAYLOAD_MAX_BYTES:
+        raise PayloadTooLarge
+    return text
+
+
+def _websocket_payload(command: Command) -> None:
+    text = command.text  # type: ignore[union-attr]
+    size = _size(text) if text is not None else len(command.binary or b"")  # type: ignore[union-attr]
+    if size > COMMAND_PAYLOAD_MAX_BYTES:
+        raise PayloadTooLarge
+
+
+def _log_payload(command: Command) -> None:
+    if _size(command.message) > COMMAND_PAYLOAD_MAX_BYTES:  # type: ignore[union-attr]
+        raise PayloadTooLarge
+
+
+def _other_payload(command: Command) -> str | None:
+    text = payload_json(command)
+    size = command_payload_size(command) if text is None else len(text.encode("utf-8"))
+    if size > COMMAND_PAYLOAD_MAX_BYTES:
+        raise PayloadTooLarge
+    return text
+
+
+# Per exact command type: the payload's JSON text (None for all but `Emit` and a
+# `StatusUpdate` with data) once bounded, or `PayloadTooLarge`. One dict lookup instead of
+# `isinstance` chains; a subclass of a command type takes `_other_payload` (see `payload_check`).
+PAYLOAD_CHECKS: dict[type, Any] = {
+    Emit: _data_payload,
+    StatusUpdate: _data_payload,
+    WebSocketSend: _websocket_payload,
+    LogCommand: _log_payload,
+    HttpRequest: _other_payload,
+}
+
+
+def payload_check(command: object) -> Any:
+    """The `PAYLOAD_CHECKS` function for `command`, or None if it is not a command."""
+    check = PAYLOAD_CHECKS.get(type(command))
+    if check is None and isinstance(command, COMMAND_TYPES):
+        return _other_payload
+    return check

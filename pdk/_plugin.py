@@ -11,10 +11,11 @@ from ._awaiting import awaitable, resolve
 from ._contract import NAME_RE
 from ._decode import DecodeError, decode_arguments, decode_value
 from ._encode import EncodeError, to_json_value
-from ._events import COMMAND_TYPES, Command, Event, Output, Status, command_payload_size, payload_json
+from ._awaiting import _PLAIN_TYPES
+from ._events import COMMAND_TYPES, Command, Event, Output, PayloadTooLarge, Status, payload_check
 from ._schema import input_schema_for
 from ._validation import validation_details
-from ._wire import WireToolOutput, dumps, tool_output, tool_output_json
+from ._wire import WireToolOutput, dumps, frozen, tool_output, tool_output_json
 from .errors import ErrorCode, PluginError, ToolError
 from .limits import COMMAND_PAYLOAD_MAX_BYTES, COMMANDS_PER_OUTPUT_MAX, SERVICE_OUTPUT_MAX_BYTES
 
@@ -141,6 +142,9 @@ class Plugin:
         self._start: Callable[..., Any] | None = None
         self._stop: Callable[..., Any] | None = None
         self._status: Callable[..., Any] | None = None
+        # (ingress, kind) -> the handler, found once per pair (cleared when one registers).
+        self._routes: dict[tuple[str, str], EventHandlerSpec] = {}
+        self._routed = 0  # len(event_handlers) when _routes was last valid
 
     # -- lifecycle and events ------------------------------------------------------------------
 
@@ -171,6 +175,7 @@ class Plugin:
                 if h.ingress == ingress and (h.kinds is None or wanted is None or set(h.kinds) & set(wanted)):
                     raise ValueError(f"two handlers for ingress {ingress!r} overlap on kinds {wanted or 'all'}")
             self.event_handlers.append(EventHandlerSpec(ingress, wanted, func, _positional_count(func) >= 2))
+            self._routes.clear()
             return func
 
         return register
@@ -227,8 +232,22 @@ class Plugin:
         return WireStatus(self.running, None if result is None else dumps(to_json_value(result)))
 
     def _handler_for(self, event: Event) -> EventHandlerSpec:
+        key = (event.ingress, event.kind)
+        if self._routed != len(self.event_handlers):  # a list changed without on_event
+            self._routes.clear()
+            self._routed = len(self.event_handlers)
+        try:
+            found = self._routes.get(key)
+        except TypeError:  # an unhashable ingress or kind (an Event built by hand): no cache
+            found, key = None, None  # type: ignore[assignment]
+        if found is not None:
+            return found
         for h in self.event_handlers:
             if h.ingress == event.ingress and (h.kinds is None or event.kind in h.kinds):
+                if key is not None:
+                    if len(self._routes) >= 256:
+                        self._routes.clear()
+                    self._routes[key] = h
                 return h
         raise PluginError(
             f"no handler for events of kind {event.kind!r} on ingress {event.ingress!r}",
@@ -239,13 +258,18 @@ class Plugin:
         """Dispatch one event and bound what the handler returned."""
         handler = self._handler_for(event)
         result = handler.func(self.state, event) if handler.takes_state else handler.func(event)
-        if awaitable(result):
+        kind = type(result)
+        if kind not in _PLAIN_TYPES and awaitable(result):
             result = resolve(result, f"the handler for ingress {event.ingress!r}")
+            kind = type(result)
         data: Any = None
-        if isinstance(result, Output):
-            commands, data = list(result.commands), result.data
+        # The common returns first, by exact type; then what isinstance accepts.
+        if kind is list:
+            commands = list(result)
         elif result is None:
             commands = []
+        elif isinstance(result, Output):
+            commands, data = list(result.commands), result.data
         elif isinstance(result, COMMAND_TYPES):
             commands = [result]
         elif isinstance(result, (list, tuple)):
@@ -256,20 +280,21 @@ class Plugin:
                 code=ErrorCode.INVALID_OUTPUT,
             )
         payloads: list[str | None] = []
-        for i, c in enumerate(commands):
-            if not isinstance(c, COMMAND_TYPES):
-                raise PluginError(f"commands[{i}] is a {type(c).__name__}, not a command", code=ErrorCode.INVALID_OUTPUT)
-            text = payload_json(c)
-            size = command_payload_size(c) if text is None else len(text.encode("utf-8"))
-            if size > COMMAND_PAYLOAD_MAX_BYTES:
-                raise PluginError(f"commands[{i}] payload exceeds {COMMAND_PAYLOAD_MAX_BYTES} bytes", code=ErrorCode.INVALID_OUTPUT)
-            payloads.append(text)
-        if len(commands) > COMMANDS_PER_OUTPUT_MAX:
-            raise PluginError(f"{len(commands)} commands; at most {COMMANDS_PER_OUTPUT_MAX} per event", code=ErrorCode.INVALID_OUTPUT)
+        if commands:
+            for i, c in enumerate(commands):
+                check = payload_check(c)
+                if check is None:
+                    raise PluginError(f"commands[{i}] is a {type(c).__name__}, not a command", code=ErrorCode.INVALID_OUTPUT)
+                try:
+                    payloads.append(check(c))
+                except PayloadTooLarge:
+                    raise PluginError(f"commands[{i}] payload exceeds {COMMAND_PAYLOAD_MAX_BYTES} bytes", code=ErrorCode.INVALID_OUTPUT) from None
+            if len(commands) > COMMANDS_PER_OUTPUT_MAX:
+                raise PluginError(f"{len(commands)} commands; at most {COMMANDS_PER_OUTPUT_MAX} per event", code=ErrorCode.INVALID_OUTPUT)
         data_json = None if data is None else dumps(to_json_value(data))
         if data_json is not None and len(data_json.encode("utf-8")) > SERVICE_OUTPUT_MAX_BYTES:
             raise PluginError("output data is too large", code=ErrorCode.INVALID_OUTPUT)
-        return WireOutput(data_json, commands, tuple(payloads))
+        return frozen(WireOutput, {"data_json": data_json, "commands": commands, "payloads": tuple(payloads)})
 
     # -- tools ---------------------------------------------------------------------------
 

@@ -25,13 +25,18 @@ from .limits import (
 _T = TypeVar("_T")
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
 def frozen(cls: type[_T], fields: dict[str, Any]) -> _T:
-    """`cls(**fields)` for a frozen dataclass without `__post_init__`, given every field:
-    one dict update instead of the generated `__init__`'s `object.__setattr__` per field
+    """`cls(**fields)` for a frozen dataclass without `__post_init__`, given every field
+    (in declaration order) in a dict of the caller's own: that dict becomes the
+    instance's, instead of the generated `__init__`'s `object.__setattr__` per field
     (each event, command and tool output is built this way; tests/unit/test_fast_paths.py
     checks the results equal the constructor's)."""
-    made = object.__new__(cls)
-    made.__dict__.update(fields)
+    made = _new(cls)
+    _set(made, "__dict__", fields)
     return made
 
 

@@ -62,16 +62,17 @@ def on_chat(state: State, event: Event) -> list[object]:
     if event.kind in ("text", "binary"):
         if state.config.delay_ms:
             _busy(state.config.delay_ms)
-        if event.text is not None and event.text.startswith("seq:"):
-            seq = int(event.text[4:].split(" ", 1)[0])
+        text = event.text
+        if text is not None and text.startswith("seq:"):
+            seq = int(text[4:].split(" ", 1)[0])
             if seq != state.last_seq + 1:
                 state.out_of_order += 1
             state.last_seq = seq
         if state.config.reply:
-            if event.text is not None and " " in event.text and event.text.startswith("seq:"):
-                out.append(event.reply_text("ack:" + event.text[4:].split(" ", 1)[0]))
-            elif event.text is not None:
-                out.append(event.reply_text(event.text))
+            if text is not None and " " in text and text.startswith("seq:"):
+                out.append(event.reply_text("ack:" + text[4:].split(" ", 1)[0]))
+            elif text is not None:
+                out.append(event.reply_text(text))
             else:
                 out.append(event.reply_binary(event.binary or b""))
     return out
