@@ -444,7 +444,7 @@ def _first_refusal(req: RequestLine, targets: Sequence[Target], side: str) -> st
     # The rule order in `mismatch` is scheme, host, port, method, path; the target that got
     # furthest is the most useful to show.
     order = ("scheme", "host", "port", "method", "path")
-    closest = max(mismatches, key=lambda m: order.index(m or "path"))
+    closest = max(mismatches, key=order.index)
     return f"not {side}: no target allows {req.describe()} (closest target differs in {closest})"
 
 
